@@ -60,12 +60,20 @@ def _parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="list installed plugins and their components")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.add_argument("--markdown", action="store_true",
+                         help="print the recipe reference (every key) as Markdown")
+
+    new_plugin = sub.add_parser("new-plugin", help="write a working plugin skeleton to start from")
+    new_plugin.add_argument("name", help="the plugin's name, e.g. 'myplugin' (lowercase letters, "
+                                         "digits, '_' or '-'); recipes write 'myplugin:NAME'")
+    new_plugin.add_argument("--dir", default=".",
+                            help="where to create the gankit-NAME folder (default: here)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gankit`` command; returns the exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ logs are noise to users
     args = _parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
@@ -145,6 +153,10 @@ def _resume_recipe(run_dir, recipe_path: str | None, overrides: Sequence[str], f
 def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
     from gankit.trainer import Interrupted, Trainer
 
+    trainer = Trainer(recipe, run_dir, resume=resume, progress=not quiet)
+    if not resume:
+        run_dir.ensure_new()  # fail before the slow part if the directory is taken
+    trainer.build()  # loads the data: a missing dataset fails before anything is written
     if not resume:
         run_dir.create()
     run_dir.write_recipe(recipe.to_dict())  # on resume: records an extended train.steps
@@ -154,7 +166,7 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
         try:
-            result = Trainer(recipe, run_dir, resume=resume, progress=not quiet).run()
+            result = trainer.run()
         except Interrupted as stop:
             print(f"gankit: {stop}", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -201,8 +213,11 @@ def cmd_resume(args) -> int:
 def cmd_sample(args) -> int:
     from gankit.sampling import sample_grid
 
-    path = sample_grid(args.run_dir, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
-                       out=args.out, registry=_plugins().registry)
+    with warnings.catch_warnings():  # a skipped corrupt checkpoint: one line, as in resume
+        warnings.simplefilter("always")
+        warnings.showwarning = _show_warning
+        path = sample_grid(args.run_dir, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
+                           out=args.out, registry=_plugins().registry)
     print(path)
     return 0
 
@@ -210,12 +225,17 @@ def cmd_sample(args) -> int:
 def cmd_plugins(args) -> int:
     loaded = _plugins(report_errors=not args.json)
     registry = loaded.registry
+    if args.markdown:
+        from gankit.reference import render_reference
+        print(render_reference(registry), end="")
+        return 0
     if args.json:
         data = {
             "plugins": [{"name": p.name, "distribution": p.distribution, "version": p.version,
-                         "status": p.status, "error": p.error,
+                         "entry_point": p.entry_point, "status": p.status, "error": p.error,
                          "provides": [f"{r.kind}:{r.name}" for r in p.provides]}
                         for p in loaded.plugins],
+            "warnings": loaded.warnings,
             "components": {
                 kind: [{"name": r.name, "qualified_name": r.qualified_name,
                         "plugin": r.plugin, "distribution": r.distribution,
@@ -239,9 +259,22 @@ def cmd_plugins(args) -> int:
     print("plugins:")
     for p in loaded.plugins:
         detail = f" ({p.error})" if p.error else ""
-        print(f"  {p.name:<16} {p.distribution} {p.version}  {p.status}{detail}")
+        provides = ", ".join(f"{r.kind} {r.name}" for r in p.provides)
+        print(f"  {p.name:<16} {p.distribution} {p.version}  {p.status}{detail}"
+              + (f": {provides}" if provides else ""))
+    for message in loaded.warnings:
+        print(f"gankit: warning: {message}", file=sys.stderr)
+    return 0
+
+
+def cmd_new_plugin(args) -> int:
+    from gankit.scaffold import write_plugin
+
+    folder = write_plugin(args.name, args.dir)
+    print(f"Created {folder}. Next:\n  pip install -e {folder}\n  pytest {folder}\n"
+          f"  gankit run {folder / 'recipes' / 'example.yaml'} --set dataset.path=IMAGE_FOLDER")
     return 0
 
 
 _COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate,
-             "sample": cmd_sample, "plugins": cmd_plugins}
+             "sample": cmd_sample, "plugins": cmd_plugins, "new-plugin": cmd_new_plugin}

@@ -7,6 +7,7 @@ types, ranges, choices) before any model is built, and fills in the defaults.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -117,7 +118,7 @@ class Param:
             raise RecipeError(f"expected {self.expected()}, got {_describe(value)}{hint}", path=path)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if isinstance(value, float) and not math.isfinite(value):
-                raise RecipeError(f"expected a finite {self.expected()}, got {value}", path=path)
+                raise RecipeError(f"expected {self.expected()} (finite), got {value}", path=path)
             too_low = self.min is not None and (
                 value <= self.min if self.min_exclusive else value < self.min)
             too_high = self.max is not None and value > self.max
@@ -180,7 +181,7 @@ def check_params(
                 raise RecipeError(f"missing required key; expected {param.expected()}"
                                   + (f" ({param.doc})" if param.doc else ""),
                                   path=key_path, source=source)
-            resolved[key] = param.default
+            resolved[key] = copy.deepcopy(param.default)
             continue
         try:
             resolved[key] = param.check(given[key], key_path)

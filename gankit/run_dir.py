@@ -17,13 +17,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from gankit.errors import GankitError
+from gankit.errors import GankitError, TrainingError
 
 
 class RunDir:
@@ -49,9 +50,7 @@ class RunDir:
         Raises:
             GankitError: if it already holds a run, or cannot be created.
         """
-        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
-            raise GankitError(f"{self.path} already exists and is not empty; choose another "
-                              f"--out, or continue that run with: gankit resume {self.path}")
+        self.ensure_new()
         try:
             for folder in (self.path, self.samples, self.checkpoints):
                 folder.mkdir(parents=True, exist_ok=True)
@@ -63,6 +62,12 @@ class RunDir:
                               f"{exc.strerror or exc}; choose another with --out") from None
         return self
 
+    def ensure_new(self) -> None:
+        """Raise GankitError if the directory already holds something."""
+        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise GankitError(f"{self.path} already exists and is not empty; choose another "
+                              f"--out, or continue that run with: gankit resume {self.path}")
+
     def check_existing(self) -> "RunDir":
         """Make sure this is a run directory that can be resumed."""
         if not self.recipe_file.is_file():
@@ -73,9 +78,30 @@ class RunDir:
         write_text_atomic(self.recipe_file, yaml.safe_dump(dict(recipe), sort_keys=False))
 
     def write_status(self, **fields: Any) -> None:
+        """Update ``run.json``.
+
+        Raises:
+            TrainingError: if it cannot be written (disk full, no permission).
+        """
         current = self.read_status()
         current.update(fields, updated=time.time())
-        write_text_atomic(self.status_file, json.dumps(current, indent=1))
+        try:
+            write_text_atomic(self.status_file, json.dumps(current, indent=1))
+        except OSError as exc:
+            raise TrainingError(f"could not write {self.status_file}: "
+                                f"{exc.strerror or exc}") from None
+
+    def clean_leftovers(self) -> list[Path]:
+        """Remove the temporary files of writes that were killed (not checkpoints); return them."""
+        removed = []
+        for folder in (self.path, self.samples):
+            if not folder.is_dir():
+                continue
+            for p in folder.iterdir():
+                if p.is_file() and _LEFTOVER.match(p.name):
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+        return removed
 
     def read_status(self) -> dict[str, Any]:
         try:
@@ -84,14 +110,22 @@ class RunDir:
             return {}
 
 
+# The temporary names of write_text_atomic, images.save_png and Trainer._save_generator.
+_LEFTOVER = re.compile(r"^\..+\.tmp\d+$|^\.tmp\d+-.+$")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class LossLog:
@@ -110,11 +144,17 @@ class LossLog:
                 header = next(reader, None)
                 if header == self.columns:
                     rows = [r for r in reader if r and r[0].isdigit() and int(r[0]) <= resume_after]
-        self._file = open(path, "w", newline="")
+        # Rewritten through a temporary file, so a kill now cannot lose the kept rows.
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(self.columns)
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self._file = open(path, "a", newline="")
         self._writer = csv.writer(self._file)
-        self._writer.writerow(self.columns)
-        self._writer.writerows(rows)
-        self._file.flush()
 
     def write(self, step: int, metrics: Mapping[str, float]) -> None:
         self._writer.writerow([step, *(f"{metrics[c]:.6g}" for c in self.columns[1:])])

@@ -1,0 +1,63 @@
+"""Fixtures shared across the suite: tiny real-format datasets and tiny recipes."""
+
+import os
+import pickle
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+               "ship", "truck"]
+
+
+def write_cifar_folder(root, per_batch=10, seed=0):
+    """Write a real-format ``cifar-10-batches-py`` folder; every other image is a frog."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = [6 if i % 2 == 0 else (i % 10 if i % 10 != 6 else 0) for i in range(per_batch)]
+        batch = {b"batch_label": name.encode(), b"labels": labels,
+                 b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                 b"filenames": [b"f%d.png" % i for i in range(per_batch)]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps(
+        {b"label_names": [n.encode() for n in CLASS_NAMES], b"num_vis": 3072}, protocol=2))
+    return folder
+
+
+@pytest.fixture
+def cifar_folder(tmp_path):
+    return write_cifar_folder(tmp_path / "data")
+
+
+TINY_RECIPE = {
+    "name": "tiny",
+    "generator": {"type": "frog_dcgan", "latent_dim": 8, "height": 24, "width": 24,
+                  "base_filters": 8, "filters": 8},
+    "discriminator": {"type": "frog_dcgan", "height": 24, "width": 24, "filters": 8},
+    "dataset": {"type": "image_folder", "path": None, "height": 24, "width": 24},
+    "strategy": {"type": "alternating"},
+    "train": {"steps": 6, "batch_size": 4, "seed": 3, "sample_every": 2, "grid_every": 3,
+              "grid_size": 2, "checkpoint_every": 3},
+}
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path):
+    """A tiny recipe file over a folder of 12 random 24x24 PNGs."""
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
+            images / f"{i:03d}.png")
+    recipe = {**TINY_RECIPE, "dataset": {**TINY_RECIPE["dataset"], "path": str(images)}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path

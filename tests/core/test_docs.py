@@ -1,0 +1,21 @@
+"""The docs describe the code: the recipe reference is regenerated and compared."""
+
+from pathlib import Path
+
+from gankit.reference import builtin_registry, embedded, render_reference
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_recipe_reference_matches_the_code():
+    doc = (ROOT / "docs" / "recipes.md").read_text()
+    assert embedded(doc) == render_reference(builtin_registry()), (
+        "docs/recipes.md is stale: run `python -m gankit.reference docs/recipes.md`")
+
+
+def test_readme_quick_start_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    for command in ('python -m pip install -e ".[test]"', "python -m pytest"):
+        assert command in readme and command in ci
+    assert "gankit run recipes/frog_dcgan.yaml" in readme
