@@ -17,7 +17,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -25,6 +25,11 @@ from gankit.errors import TrainingError
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d{8})$")
+_TMP = ".tmp-"  # prefix of every folder that is not (or no longer) a complete checkpoint
+
+PAUSE_ENV = "GANKIT_TEST_PAUSE_IN_CHECKPOINT_WRITE"
+"""Test-only: set to a step number, the write of that step's checkpoint stops for an hour
+after ``state.npz`` (before ``meta.json`` and the rename), so a test can SIGKILL it there."""
 
 
 class CheckpointWarning(UserWarning):
@@ -82,7 +87,7 @@ class CheckpointStore:
         removed = []
         if self.directory.is_dir():
             for p in self.directory.iterdir():
-                if p.name.startswith(".tmp-"):
+                if p.name.startswith(_TMP):
                     shutil.rmtree(p, ignore_errors=True)
                     removed.append(p)
         return removed
@@ -96,7 +101,8 @@ class CheckpointStore:
                 checkpoints are left intact.
         """
         final = self.path(step)
-        tmp = self.directory / f".tmp-ckpt-{step:08d}-{os.getpid()}"
+        tmp = self.directory / f"{_TMP}ckpt-{step:08d}-{os.getpid()}"
+        replaced = self.directory / f"{_TMP}old-{final.name}-{os.getpid()}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             if tmp.exists():
@@ -108,6 +114,8 @@ class CheckpointStore:
                 np.savez(f, **arrays)
                 f.flush()
                 os.fsync(f.fileno())
+            if os.environ.get(PAUSE_ENV) == str(step):
+                time.sleep(3600)
             info = {"format": FORMAT_VERSION, "step": step, "created": time.time(),
                     "groups": {g: len(v) for g, v in state.items()},
                     "state_bytes": (tmp / "state.npz").stat().st_size, **meta}
@@ -116,21 +124,42 @@ class CheckpointStore:
                 f.flush()
                 os.fsync(f.fileno())
             if final.exists():  # a re-run of the same step after a resume
-                shutil.rmtree(final)
+                # Renamed out of the way first, so a kill from here on leaves either it or
+                # the new one complete, never a half-deleted folder under a checkpoint name.
+                os.replace(final, replaced)
             os.replace(tmp, final)
             _fsync_dir(self.directory)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if replaced.exists() and not final.exists():
+                try:
+                    os.replace(replaced, final)
+                except OSError:
+                    pass
             kept = self.steps()
             intact = f"; the previous checkpoint (step {kept[-1]}) is intact" if kept else ""
             raise TrainingError(f"could not write checkpoint {final}: "
                                 f"{exc.strerror or exc}{intact}") from None
         for old in self.steps()[:-self.keep]:
-            shutil.rmtree(self.path(old), ignore_errors=True)
+            self._discard(old)
+        self.clean_leftovers()
         return final
 
-    def load(self, step: int) -> Checkpoint:
+    def _discard(self, step: int) -> None:
+        # A rename first: a kill during the deletion leaves only a .tmp- folder behind.
+        doomed = self.directory / f"{_TMP}old-{self.path(step).name}-{os.getpid()}"
+        try:
+            os.replace(self.path(step), doomed)
+        except OSError:
+            return
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def load(self, step: int, groups: Iterable[str] | None = None) -> Checkpoint:
         """Load and verify the checkpoint of ``step``.
+
+        Args:
+            step: which checkpoint.
+            groups: load only these groups (e.g. ``["generator"]``); default: all.
 
         Raises:
             ValueError: if it is incomplete or corrupt (the message says how).
@@ -140,7 +169,8 @@ class CheckpointStore:
             meta = json.loads((path / "meta.json").read_text())
         except (OSError, ValueError) as exc:
             raise ValueError(f"unreadable meta.json ({exc})") from None
-        if meta.get("format") != FORMAT_VERSION or meta.get("step") != step:
+        if not isinstance(meta, dict) or not isinstance(meta.get("groups"), dict) \
+                or meta.get("format") != FORMAT_VERSION or meta.get("step") != step:
             raise ValueError("meta.json does not describe this checkpoint")
         npz = path / "state.npz"
         try:
@@ -150,13 +180,17 @@ class CheckpointStore:
             state: dict[str, list[np.ndarray]] = {}
             with np.load(npz, allow_pickle=False) as data:
                 for group, count in meta["groups"].items():
-                    state[group] = [data[f"{group}/{i:05d}"] for i in range(count)]
-        except (OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+                    if groups is None or group in groups:
+                        state[group] = [data[f"{group}/{i:05d}"] for i in range(count)]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
             raise ValueError(f"corrupt state.npz ({exc})") from None
         return Checkpoint(path, step, state, meta)
 
-    def load_latest(self) -> Checkpoint | None:
+    def load_latest(self, groups: Iterable[str] | None = None) -> Checkpoint | None:
         """The newest checkpoint that verifies, warning about each newer one skipped.
+
+        Args:
+            groups: load only these groups; default: all.
 
         Returns None if there are no checkpoints at all.
 
@@ -167,7 +201,7 @@ class CheckpointStore:
         problems = []
         for step in reversed(steps):
             try:
-                ckpt = self.load(step)
+                ckpt = self.load(step, groups)
             except ValueError as exc:
                 problems.append(f"{self.path(step).name}: {exc}")
                 warnings.warn(f"checkpoint {self.path(step)} is unusable ({exc}); "

@@ -171,7 +171,7 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
             print(f"gankit: {stop}", file=sys.stderr)
             return EXIT_INTERRUPTED
     losses = " ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if k.endswith("loss"))
-    rate = (result.step / result.seconds) if result.seconds else 0.0
+    rate = ((result.step - result.start) / result.seconds) if result.seconds else 0.0
     print(f"Finished step {result.step} in {result.seconds:.1f} s ({rate:.2f} step/s); {losses}")
     print(f"Run directory: {result.run_dir}")
     print(f"  generator:   {result.generator_file}")
@@ -255,7 +255,10 @@ def cmd_plugins(args) -> int:
         if not entries:
             print("  (none)")
         for r in entries:
-            print(f"  {r.name:<16} {r.qualified_name:<24} {r.distribution} {r.version}  {r.summary}")
+            clash = sum(e.name == r.name for e in entries) > 1
+            note = "  [name clash: recipes must write the qualified name]" if clash else ""
+            print(f"  {r.name:<16} {r.qualified_name:<24} {r.distribution} {r.version}  "
+                  f"{r.summary}{note}")
     print("plugins:")
     for p in loaded.plugins:
         detail = f" ({p.error})" if p.error else ""

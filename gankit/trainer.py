@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ class TrainResult:
     metrics: dict[str, float]
     seconds: float
     generator_file: Path | None
+    start: int = 0
+    """The step this session started after (non-zero when resumed)."""
 
 
 class Interrupted(Exception):
@@ -183,12 +186,24 @@ class Trainer:
                 tf.summary.image("samples", grid[None], step=step)
 
     def _checkpoint(self, store: CheckpointStore, step: int) -> None:
-        store.save(step, self.state(), {"recipe_digest": self.recipe.digest(),
-                                        "gankit_version": __version__})
+        state = self.state()
+        # A loss is computed before its update, so weights can turn non-finite one step
+        # before any loss shows it; such a state must not replace the last good checkpoint.
+        bad = [g for g, values in state.items() if not all(np.isfinite(v).all() for v in values)]
+        if bad:
+            raise TrainingError(f"the {bad[0]} state became NaN or Inf at step {step}; "
+                                f"training stopped and {_last_good(store)}")
+        store.save(step, state, {"recipe_digest": self.recipe.digest(),
+                                 "gankit_version": __version__})
         self.run_dir.write_status(step=step, status="running")
 
     def _message(self, bar: ProgressBar, text: str) -> None:
-        (self._say or bar.message)(text)
+        if self._say is not None:
+            self._say(text)
+        elif bar.enabled:
+            bar.message(text)
+        else:  # --quiet hides the progress bar, not where a resume started
+            print(text, file=sys.stderr, flush=True)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -205,6 +220,7 @@ class Trainer:
         self.build()
         store = CheckpointStore(self.run_dir.checkpoints, keep=train.keep_checkpoints)
         store.clean_leftovers()
+        self.run_dir.clean_leftovers()
         start = 0
         if self.resume:
             ckpt = store.load_latest()
@@ -213,8 +229,12 @@ class Trainer:
                 start = ckpt.step
         bar = ProgressBar(train.steps, start, enabled=self.progress_enabled)
         if self.resume:
-            self._message(bar, f"resuming {self.run_dir.path} at step {start}"
-                          if start else "no checkpoint yet; starting from step 0")
+            note = f"resuming {self.run_dir.path} at step {start}"
+            if not start:
+                note = "no checkpoint yet; starting from step 0"
+            elif start >= train.steps:
+                note += f"; train.steps is {train.steps}, so nothing is left to train"
+            self._message(bar, note)
         step_fn = self.step_function()
         self._generate = tf.function(lambda z: self.generator(z, training=False))
         grid_latents = np.random.default_rng([train.seed, 1]).standard_normal(
@@ -241,11 +261,8 @@ class Trainer:
                 bad = [k for k in ("d_loss", "g_loss", *metrics) if k in metrics
                        and not math.isfinite(metrics[k])]
                 if bad:
-                    kept = store.steps()
-                    last = f"the last good checkpoint (step {kept[-1]}) is untouched" if kept \
-                        else "no checkpoint had been written yet"
                     raise TrainingError(f"{bad[0]} became {metrics[bad[0]]} at step {done}; "
-                                        f"training stopped and {last}")
+                                        f"training stopped and {_last_good(store)}")
                 bar.update(done, {k: metrics[k] for k in ("d_loss", "g_loss") if k in metrics})
                 last_step = done == train.steps
                 if done % train.sample_every == 0 or last_step:
@@ -258,8 +275,18 @@ class Trainer:
                     raise Interrupted(done, self.run_dir.path)
             generator_file = self._save_generator()
         except BaseException as exc:
+            error = exc
+            if isinstance(exc, OSError):  # a sample or the loss log could not be written
+                where = exc.filename or self.run_dir.path
+                error = TrainingError(f"could not write {where}: {exc.strerror or exc}; "
+                                      f"training stopped and {_last_good(store)}")
             status = "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "failed"
-            self.run_dir.write_status(status=status, step=done, error=str(exc))
+            try:
+                self.run_dir.write_status(status=status, step=done, error=str(error))
+            except TrainingError:
+                pass  # the disk may be what failed; the original error matters more
+            if error is not exc:
+                raise error from None
             raise
         finally:
             signal.signal(signal.SIGINT, previous)
@@ -269,7 +296,7 @@ class Trainer:
         seconds = time.perf_counter() - t0
         self.run_dir.write_status(status="completed", step=done, seconds=seconds,
                                   metrics=metrics, finished=time.time())
-        return TrainResult(self.run_dir.path, done, metrics, seconds, generator_file)
+        return TrainResult(self.run_dir.path, done, metrics, seconds, generator_file, start)
 
     def _on_sigint(self, signum, frame) -> None:
         if self._stop_requested:  # a second Ctrl-C: stop at once
@@ -297,3 +324,9 @@ class Trainer:
         except OSError as exc:
             raise TrainingError(f"could not save {path}: {exc.strerror or exc}") from None
         return path
+
+
+def _last_good(store: CheckpointStore) -> str:
+    kept = store.steps()
+    return (f"the last checkpoint (step {kept[-1]}) is untouched" if kept
+            else "no checkpoint had been written yet")

@@ -1,4 +1,4 @@
-"""Fixtures shared across the suite: tiny real-format datasets and tiny recipes."""
+"""Fixtures shared across the suite: a tiny real-format CIFAR-10 folder."""
 
 import os
 import pickle
@@ -7,7 +7,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                "ship", "truck"]
@@ -32,32 +31,3 @@ def write_cifar_folder(root, per_batch=10, seed=0):
 @pytest.fixture
 def cifar_folder(tmp_path):
     return write_cifar_folder(tmp_path / "data")
-
-
-TINY_RECIPE = {
-    "name": "tiny",
-    "generator": {"type": "frog_dcgan", "latent_dim": 8, "height": 24, "width": 24,
-                  "base_filters": 8, "filters": 8},
-    "discriminator": {"type": "frog_dcgan", "height": 24, "width": 24, "filters": 8},
-    "dataset": {"type": "image_folder", "path": None, "height": 24, "width": 24},
-    "strategy": {"type": "alternating"},
-    "train": {"steps": 6, "batch_size": 4, "seed": 3, "sample_every": 2, "grid_every": 3,
-              "grid_size": 2, "checkpoint_every": 3},
-}
-
-
-@pytest.fixture
-def tiny_recipe(tmp_path):
-    """A tiny recipe file over a folder of 12 random 24x24 PNGs."""
-    from PIL import Image
-
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
-            images / f"{i:03d}.png")
-    recipe = {**TINY_RECIPE, "dataset": {**TINY_RECIPE["dataset"], "path": str(images)}}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    return path

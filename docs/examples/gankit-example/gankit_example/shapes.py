@@ -1,0 +1,58 @@
+"""A synthetic dataset: discs and squares of random size, place and brightness."""
+
+import numpy as np
+
+from gankit import Dataset, Param
+from gankit.errors import RecipeError
+
+
+class ShapesDataset(Dataset):
+    """Synthetic images of discs and squares, drawn from a seed (no download).
+
+    ``count`` images, each one filled disc or square on a dark background, drawn from
+    ``seed``: the same config always gives the same images, in the same order.
+    """
+
+    name = "shapes"
+    params = {
+        "count": Param(int, 256, min=1, doc="number of images"),
+        "height": Param(int, 16, min=4, doc="image height"),
+        "width": Param(int, 16, min=4, doc="image width"),
+        "channels": Param(int, 1, choices=(1, 3), doc="1 for grey, 3 for colour"),
+        "seed": Param(int, 0, min=0, doc="seed of the shapes' sizes, places and colours"),
+        "scale": Param(list, [-1.0, 1.0], item_type=float, length=2,
+                       doc="the [low, high] range of pixel values ([-1, 1] suits tanh)"),
+    }
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        low, high = self.config["scale"]
+        if not low < high:
+            raise RecipeError(f"expected [low, high] with low < high, got [{low}, {high}]",
+                              path="dataset.scale")
+
+    @property
+    def image_shape(self):
+        return (self.config["height"], self.config["width"], self.config["channels"])
+
+    @property
+    def value_range(self):
+        low, high = self.config["scale"]
+        return (float(low), float(high))
+
+    def load(self):
+        c = self.config
+        rng = np.random.default_rng(c["seed"])  # never the global NumPy state
+        n, (h, w, channels) = c["count"], self.image_shape
+        rows, cols = np.mgrid[0:h, 0:w]
+        images = np.zeros((n, h, w, channels), dtype=np.float32)
+        for i in range(n):
+            radius = rng.uniform(0.15, 0.35) * min(h, w)
+            cy, cx = rng.uniform(radius, h - radius), rng.uniform(radius, w - radius)
+            if rng.random() < 0.5:
+                mask = (rows - cy) ** 2 + (cols - cx) ** 2 <= radius ** 2
+            else:
+                mask = (abs(rows - cy) <= radius) & (abs(cols - cx) <= radius)
+            images[i][mask] = rng.uniform(0.5, 1.0, channels)
+        low, high = self.value_range
+        return (low + (high - low) * images).astype(np.float32)

@@ -1,0 +1,123 @@
+"""Conformance checks for datasets, and tiny seeded images for tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from gankit.interfaces import Dataset
+from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
+                                        check_image_shape, require_kind)
+
+DATASET_CHECKS = ("interface", "config", "load", "values", "determinism")
+"""The checks of :func:`check_dataset`, in the order run."""
+
+
+def check_dataset(dataset: Dataset, *, min_images: int = 1,
+                  skip: Iterable[str] = ()) -> ConformanceReport:
+    """Check that a dataset does what the trainer relies on.
+
+    Checks, in order (names for ``skip``):
+
+    - ``interface``: ``image_shape`` is three positive ints; ``value_range`` is two finite
+      numbers, low < high.
+    - ``config``: ``get_config()``/``from_config()`` round trip (see :func:`check_config`).
+    - ``load``: ``load()`` returns a float32 ``numpy.ndarray`` ``(n, *image_shape)`` with
+      ``n >= min_images``.
+    - ``values``: every value is finite and inside ``value_range``.
+    - ``determinism``: a second instance built from the config loads exactly the same array
+      in the same order, even after Python's and NumPy's global random state changed (the
+      trainer recomputes the batch of any step from that order when it resumes).
+
+    Args:
+        dataset: the component, configured on tiny data (it is loaded twice).
+        min_images: the fewest images ``load()`` must return.
+        skip: names of checks not to run.
+
+    Raises:
+        ConformanceError: naming the failed check and the problem.
+        TypeError: if ``dataset`` is not a :class:`gankit.Dataset` instance.
+    """
+    require_kind(dataset, Dataset, "check_dataset")
+    run = CheckRun(dataset, DATASET_CHECKS, skip)
+    loaded: dict[str, np.ndarray] = {}
+
+    def load_once() -> np.ndarray:
+        if "images" not in loaded:
+            _seed_global_random_state(1)
+            loaded["images"] = dataset.load()
+        return loaded["images"]
+
+    def interface():
+        check_image_shape(dataset.image_shape, run.fail)
+        value_range = dataset.value_range
+        if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2
+                and all(isinstance(v, (int, float, np.number)) and np.isfinite(v)
+                        for v in value_range) and value_range[0] < value_range[1]):
+            run.fail(f"value_range must be (low, high) with low < high, got {value_range!r}")
+
+    def load():
+        images = load_once()
+        expected = tuple(dataset.image_shape)
+        if not isinstance(images, np.ndarray):
+            run.fail(f"load() returned {type(images).__name__}, expected a numpy.ndarray")
+        if images.dtype != np.float32:
+            run.fail(f"load() returned dtype {images.dtype}, expected float32")
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            run.fail(f"load() returned shape {images.shape}, expected (n, "
+                     f"{', '.join(map(str, expected))}) as image_shape says")
+        if len(images) < min_images:
+            run.fail(f"load() returned {len(images)} images, expected at least {min_images}")
+
+    def values():
+        images = load_once()
+        if not np.isfinite(images).all():
+            run.fail("load() returned non-finite values")
+        low, high = dataset.value_range
+        tolerance = 1e-6 * (high - low)
+        if images.size and (images.min() < low - tolerance or images.max() > high + tolerance):
+            run.fail(f"values range over [{images.min():.6g}, {images.max():.6g}], outside "
+                     f"value_range ({low}, {high})")
+
+    def determinism():
+        first = load_once()
+        _seed_global_random_state(2)
+        again = type(dataset).from_config(dataset.get_config()).load()
+        if np.shape(again) != np.shape(first) or not np.array_equal(again, first):
+            run.fail("a second instance with the same config loaded different images (or "
+                     "another order); seed any randomness from the config")
+
+    return run.run({"interface": interface, "config": lambda: check_config_round_trip(
+        dataset, run.fail), "load": load, "values": values, "determinism": determinism})
+
+
+def _seed_global_random_state(seed: int) -> None:
+    """Set Python's and NumPy's global random state, so that a dataset drawing from it
+    (instead of from a seed in its config) loads differently each time."""
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def make_images(n: int = 4, shape: tuple[int, int, int] = (24, 24, 3),
+                value_range: tuple[float, float] = (0.0, 1.0), seed: int = 0) -> np.ndarray:
+    """Seeded random float32 images ``(n, *shape)`` in ``value_range``: tiny training data."""
+    rng = np.random.default_rng(seed)
+    low, high = value_range
+    return rng.uniform(low, high, (n, *shape)).astype(np.float32)
+
+
+def write_image_folder(folder: str | Path, n: int = 4, height: int = 24, width: int = 24,
+                       channels: int = 3, seed: int = 0) -> Path:
+    """Write ``n`` seeded random PNG images into ``folder`` (created) and return it."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+        Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(folder / f"{i:04d}.png")
+    return folder

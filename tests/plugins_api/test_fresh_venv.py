@@ -1,0 +1,155 @@
+"""A plugin author's path, end to end, in a fresh virtual environment: install gankit,
+install a plugin (the docs' example, or a `gankit new-plugin` skeleton), see it in
+`gankit plugins`, train its recipe for a few steps, run its own tests.
+
+The venv sees the system's site-packages so that TensorFlow is not installed again; gankit
+and the plugins are installed into the venv itself (``--no-deps``), and the tests check
+that the venv's copies are the ones used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import venv as venv_module
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "docs" / "examples" / "gankit-example"
+BUILD_LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", "runs",
+                                         ".pytest_cache")
+TIMEOUT = 300
+
+
+class Venv:
+    """A virtual environment with the system's site-packages visible."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        venv_module.EnvBuilder(system_site_packages=True, with_pip=False).create(path)
+        self.bin = path / "bin"
+        self.python = str(self.bin / "python")
+        if self.run(self.python, "-m", "pip", "--version").returncode != 0:
+            venv_module.EnvBuilder(system_site_packages=True, with_pip=True,
+                                   clear=True).create(path)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTEST_ADDOPTS")
+               and not k.startswith(("GANKIT_", "PYTEST_"))}
+        env.update(VIRTUAL_ENV=str(self.path), PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '')}",
+                   PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1",
+                   TF_CPP_MIN_LOG_LEVEL="2")
+        return env
+
+    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(list(args), capture_output=True, text=True, env=self.env,
+                              cwd=cwd or self.path, timeout=TIMEOUT)
+
+    def gankit(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        return self.run(str(self.bin / "gankit"), *args, cwd=cwd)
+
+    def pip_install(self, *args: str) -> None:
+        """``pip install --no-deps`` into the venv, building with the setuptools at hand;
+        if that one cannot build the project, with a newer one from PyPI."""
+        command = [self.python, "-m", "pip", "install", "--no-deps", "--no-build-isolation"]
+        result = self.run(*command, *args)
+        if result.returncode != 0:
+            upgrade = self.run(self.python, "-m", "pip", "install", "setuptools>=68", "wheel")
+            assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+            result = self.run(*command, *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _copy(source: Path, target: Path) -> Path:
+    """A clean copy of a source tree, so that building it leaves nothing in the checkout."""
+    shutil.copytree(source, target, ignore=BUILD_LEFTOVERS)
+    return target
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory) -> Venv:
+    """A fresh venv with gankit installed from (a copy of) this checkout."""
+    root = tmp_path_factory.mktemp("fresh")
+    env = Venv(root / "venv")
+    source = root / "gankit-src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, source / name)
+    for name in ("gankit", "plugins"):
+        _copy(REPO / name, source / name)
+    env.pip_install(str(source))
+    where = env.run(env.python, "-c", "import gankit, gankit_dcgan; "
+                                      "print(gankit.__file__); print(gankit_dcgan.__file__)")
+    assert where.returncode == 0, where.stderr
+    assert all(line.startswith(str(env.path)) for line in where.stdout.split()), where.stdout
+    return env
+
+
+@pytest.fixture(scope="module")
+def example(venv, tmp_path_factory) -> Path:
+    """The example plugin, installed into the venv with a plain `pip install FOLDER`."""
+    folder = _copy(EXAMPLE, tmp_path_factory.mktemp("example") / "gankit-example")
+    venv.pip_install(str(folder))
+    return folder
+
+
+def test_gankit_plugins_shows_the_example_plugins_components(venv, example):
+    result = venv.gankit("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    plugin = next(p for p in data["plugins"] if p["name"] == "example")
+    assert plugin == {"name": "example", "distribution": "gankit-example", "version": "0.2.0",
+                      "entry_point": "gankit_example", "status": "loaded", "error": None,
+                      "provides": ["generator:upsampling", "discriminator:conv_critic",
+                                   "dataset:shapes", "strategy:least_squares"]}
+    for kind, name in (("generator", "upsampling"), ("discriminator", "conv_critic"),
+                       ("dataset", "shapes"), ("strategy", "least_squares")):
+        entry = next(c for c in data["components"][kind] if c["name"] == name)
+        assert (entry["qualified_name"], entry["version"]) == (f"example:{name}", "0.2.0")
+    assert all(p["status"] == "loaded" for p in data["plugins"]), data["plugins"]
+
+    text = venv.gankit("plugins").stdout
+    assert ("example          gankit-example 0.2.0  loaded: generator upsampling, discriminator "
+            "conv_critic, dataset shapes, strategy least_squares") in text
+
+
+def test_the_example_recipe_trains_a_few_steps_in_the_venv(venv, example, tmp_path):
+    recipe = example / "recipes" / "shapes_lsgan.yaml"
+    tiny = ["train.steps=3", "train.batch_size=4", "dataset.count=8", "generator.filters=8",
+            "discriminator.filters=8", "train.grid_size=2"]
+    args = ["run", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]
+    for item in tiny:
+        args += ["--set", item]
+    result = venv.gankit(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Finished step 3" in result.stdout
+    assert (tmp_path / "run" / "generator.keras").is_file()
+
+
+def test_the_example_plugins_own_tests_pass_in_the_venv(venv, example):
+    result = venv.run(venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=example)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_a_new_plugin_skeleton_passes_its_own_tests_after_pip_install_e(venv, tmp_path):
+    made = venv.gankit("new-plugin", "skeleton_demo", "--dir", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    folder = tmp_path / "gankit-skeleton-demo"
+    venv.pip_install("-e", str(folder))
+
+    listing = json.loads(venv.gankit("plugins", "--json").stdout)
+    plugin = next(p for p in listing["plugins"] if p["name"] == "skeleton_demo")
+    assert (plugin["distribution"], plugin["status"], plugin["provides"]) == \
+        ("gankit-skeleton-demo", "loaded", ["generator:mlp"])
+
+    result = venv.run(venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=folder)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "3 passed" in result.stdout
