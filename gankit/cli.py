@@ -150,7 +150,29 @@ def _resume_recipe(run_dir, recipe_path: str | None, overrides: Sequence[str], f
     return recipe
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up chatter (CUDA probing, oneDNN notices) hidden.
+
+    TensorFlow 2.16+ logs these through absl before any log level applies, so the only way
+    to keep them off a user's terminal is to point file descriptor 2 elsewhere meanwhile.
+    Set GANKIT_TF_LOGS=1 to see them.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("GANKIT_TF_LOGS") == "1":
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
+    _import_tensorflow_quietly()
     from gankit.trainer import Interrupted, Trainer
 
     trainer = Trainer(recipe, run_dir, resume=resume, progress=not quiet)
@@ -211,6 +233,7 @@ def cmd_resume(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    _import_tensorflow_quietly()
     from gankit.sampling import sample_grid
 
     with warnings.catch_warnings():  # a skipped corrupt checkpoint: one line, as in resume

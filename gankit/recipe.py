@@ -43,7 +43,9 @@ TRAIN_PARAMS: dict[str, Param] = {
     "checkpoint_every": Param(int, 100, min=1, doc="steps between checkpoints (also at the last step)"),
     "keep_checkpoints": Param(int, 3, min=1, doc="how many of the newest checkpoints to keep"),
     "xla": Param(str, "auto", choices=("auto", "on", "off"),
-                 doc="compile the training step with XLA; auto: where it was measured to help"),
+                 doc="XLA compilation: on compiles the whole step, off nothing, auto only the "
+                     "optimizer updates (measured fastest on CPU). With on, TensorFlow draws "
+                     "other random numbers for the same seed, so runs differ from off/auto"),
     "deterministic": Param(bool, True, doc="turn on TensorFlow op determinism (bit-identical reruns)"),
 }
 """The keys of the ``train`` section."""

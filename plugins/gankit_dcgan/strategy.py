@@ -41,10 +41,16 @@ class AlternatingStrategy(Strategy):
                  "(the same lr / (1 + decay * step) schedule)",
     }
 
+    compile_updates = False
+    """Run each optimizer update as one XLA computation instead of RMSprop's separate
+    elementwise passes (the same arithmetic, to float rounding). The trainer sets this from
+    ``train.xla``; see docs/performance.md."""
+
     def __init__(self, **config):
         super().__init__(**config)
         self._generator = self._discriminator = None
         self._optimizers: dict = {}
+        self._compiled_updates: dict = {}
         self._latent_dim = None
 
     def _optimizer(self, learning_rate: float):
@@ -68,6 +74,17 @@ class AlternatingStrategy(Strategy):
         # Build the slots now, so checkpoints can be restored before the first step.
         self._optimizers["discriminator"].build(discriminator.trainable_variables)
         self._optimizers["generator"].build(generator.trainable_variables)
+        self._compiled_updates = {
+            "discriminator": _compiled_update(self._optimizers["discriminator"],
+                                              discriminator.trainable_variables),
+            "generator": _compiled_update(self._optimizers["generator"],
+                                          generator.trainable_variables)}
+
+    def _apply(self, role: str, grads, variables) -> None:
+        if self.compile_updates:
+            self._compiled_updates[role](grads)
+        else:
+            self._optimizers[role].apply(grads, variables)
 
     @property
     def optimizers(self):
@@ -99,7 +116,7 @@ class AlternatingStrategy(Strategy):
             scores = disc(images, training=True)
             d_loss = self._loss(labels, scores)
         d_grads = tape.gradient(d_loss, disc.trainable_variables)
-        self._optimizers["discriminator"].apply(d_grads, disc.trainable_variables)
+        self._apply("discriminator", d_grads, disc.trainable_variables)
 
         # Generator: the article's gan.train_on_batch with the discriminator frozen. Only the
         # generator's variables are differentiated and updated.
@@ -108,7 +125,7 @@ class AlternatingStrategy(Strategy):
             g_loss = self._loss(targets, disc(gen(inputs["g_latents"], training=True),
                                               training=True))
         g_grads = tape.gradient(g_loss, gen.trainable_variables)
-        self._optimizers["generator"].apply(g_grads, gen.trainable_variables)
+        self._apply("generator", g_grads, gen.trainable_variables)
 
         metrics = {
             "d_loss": d_loss,
@@ -119,3 +136,11 @@ class AlternatingStrategy(Strategy):
             "g_grad_norm": tf.linalg.global_norm(g_grads),
         }
         return StepOutputs(metrics, fake)
+
+
+def _compiled_update(optimizer, variables):
+    """``optimizer.apply(grads, variables)`` compiled with XLA, as a function of ``grads``."""
+    import tensorflow as tf
+
+    # Keras variables cannot be arguments of a tf.function, so it closes over them.
+    return tf.function(lambda grads: optimizer.apply(grads, variables), jit_compile=True)
