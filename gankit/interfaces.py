@@ -150,6 +150,11 @@ class Strategy(Component):
 
     kind = "strategy"
 
+    compile_updates: bool = False
+    """Set by the trainer from ``train.xla``: ``True`` asks the strategy to compile each
+    optimizer update with XLA on its own (same arithmetic, fewer passes over the weights).
+    A strategy that cannot do this may ignore it."""
+
     @abc.abstractmethod
     def setup(self, generator: "keras.Model", discriminator: "keras.Model",
               latent_dim: int) -> None:

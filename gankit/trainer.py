@@ -103,20 +103,22 @@ class Trainer:
             raise DatasetError(f"the dataset has {len(images)} images, fewer than "
                                f"train.batch_size={self.recipe.train.batch_size}")
 
-    def state(self) -> dict[str, list[np.ndarray]]:
-        """Every variable needed to continue training, grouped for a checkpoint."""
+    def _variable_groups(self) -> dict[str, list]:
+        """Every variable needed to continue training, by checkpoint group."""
         groups = {"generator": self.generator.variables,
                   "discriminator": self.discriminator.variables}
         for role, opt in self.strategy.optimizers.items():
             groups[f"optimizer/{role}"] = opt.variables
-        return {g: [np.asarray(v.numpy()) for v in vs] for g, vs in groups.items()}
+        return groups
+
+    def state(self) -> dict[str, list[np.ndarray]]:
+        """Every variable needed to continue training, grouped for a checkpoint."""
+        return {g: [np.asarray(v.numpy()) for v in vs]
+                for g, vs in self._variable_groups().items()}
 
     def restore(self, state: dict[str, list[np.ndarray]]) -> None:
         """Assign a checkpoint's values to the variables (shapes are checked first)."""
-        groups = {"generator": self.generator.variables,
-                  "discriminator": self.discriminator.variables}
-        for role, opt in self.strategy.optimizers.items():
-            groups[f"optimizer/{role}"] = opt.variables
+        groups = self._variable_groups()
         for group, variables in groups.items():
             values = state.get(group)
             if values is None or len(values) != len(variables) or any(
@@ -169,10 +171,7 @@ class Trainer:
         seed = tf.constant(train.seed, tf.int64)
         strategy = self.strategy
         plan = xla_plan(train.xla)
-        # A strategy that can compile its optimizer updates on their own says so with a
-        # `compile_updates` attribute (the built-in AlternatingStrategy does).
-        if hasattr(strategy, "compile_updates"):
-            strategy.compile_updates = plan == "updates"
+        strategy.compile_updates = plan == "updates"  # see Strategy.compile_updates
 
         def step_fn(step, real):
             inputs = strategy.draw_inputs(tf.stack([seed, step]), train.batch_size)

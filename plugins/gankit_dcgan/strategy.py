@@ -41,11 +41,6 @@ class AlternatingStrategy(Strategy):
                  "(the same lr / (1 + decay * step) schedule)",
     }
 
-    compile_updates = False
-    """Run each optimizer update as one XLA computation instead of RMSprop's separate
-    elementwise passes (the same arithmetic, to float rounding). The trainer sets this from
-    ``train.xla``; see docs/performance.md."""
-
     def __init__(self, **config):
         super().__init__(**config)
         self._generator = self._discriminator = None

@@ -10,7 +10,7 @@ from gankit import checkpoints
 from gankit.checkpoints import CheckpointStore, CheckpointWarning
 from gankit.errors import TrainingError
 
-from conftest import file_digests
+from reliability_kit import file_digests
 
 
 def _state(step):

@@ -20,7 +20,7 @@ from gankit.recipe import validate
 from gankit.run_dir import RunDir
 from gankit_dcgan.strategy import AlternatingStrategy
 
-from conftest import (STEPS, checkpoint_dir, checkpoint_steps, file_digests, gankit as run_cli,
+from reliability_kit import (STEPS, checkpoint_dir, checkpoint_steps, file_digests, gankit as run_cli,
                       leftovers, load_state, recipe_dict, write_recipe)
 
 

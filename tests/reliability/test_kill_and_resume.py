@@ -8,7 +8,7 @@ import random
 import signal
 import time
 
-from conftest import (CHECKPOINT_EVERY, KEEP, STEPS, assert_same_run, assert_same_state,
+from reliability_kit import (CHECKPOINT_EVERY, KEEP, STEPS, assert_same_run, assert_same_state,
                       checkpoint_dir, checkpoint_steps, finish, gankit, kill, leftovers,
                       load_state, ok, start_gankit, wait_until)
 

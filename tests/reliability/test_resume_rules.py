@@ -8,7 +8,7 @@ import yaml
 
 from gankit.cli import main
 
-from conftest import (STEPS, assert_same_run, checkpoint_dir, checkpoint_steps, file_digests,
+from reliability_kit import (STEPS, assert_same_run, checkpoint_dir, checkpoint_steps, file_digests,
                       load_state, write_recipe)
 
 

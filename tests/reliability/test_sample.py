@@ -12,7 +12,7 @@ from gankit.errors import GankitError
 from gankit.images import make_grid, to_uint8
 from gankit.sampling import sample_grid
 
-from conftest import STEPS, checkpoint_dir, gankit, ok, recipe_dict
+from reliability_kit import STEPS, checkpoint_dir, gankit, ok, recipe_dict
 
 
 def _pixels(path):
