@@ -117,8 +117,16 @@ class Recipe:
 # --- YAML ------------------------------------------------------------------------------
 
 class _RecipeLoader(yaml.SafeLoader):
-    """SafeLoader that reads ``8e-4`` as a float (YAML 1.2) and rejects duplicate keys."""
+    """SafeLoader with YAML 1.2 scalars (``8e-4`` is a float; only true/false are booleans,
+    so ``xla: off`` stays the string 'off') that rejects duplicate keys."""
 
+
+_BOOL = "tag:yaml.org,2002:bool"
+_RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_RecipeLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 _FLOAT = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)$|^[-+]?\d[\d_]*\.\d*$")
 _RecipeLoader.add_implicit_resolver(

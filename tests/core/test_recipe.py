@@ -46,8 +46,13 @@ def test_overrides_are_yaml_typed_and_can_replace_a_section():
     assert recipe.components["dataset"].type == "image_folder"
 
 
-def test_yaml_12_floats_and_duplicate_keys():
+def test_yaml_12_floats_booleans_and_duplicate_keys():
     assert parse_yaml("a: 8e-4", "x") == {"a": 8e-4}
+    assert parse_yaml("a: off\nb: yes\nc: true\nd: False", "x") == {
+        "a": "off", "b": "yes", "c": True, "d": False}
+    assert load_recipe(FROG, ["train.xla=off"]).train.xla == "off"
+    with pytest.raises(RecipeError, match="train.shuffle: expected true or false, got the string 'yes'"):
+        load_recipe(FROG, ["train.shuffle=yes"])
     with pytest.raises(RecipeError, match="duplicate key 'a'"):
         parse_yaml("a: 1\na: 2\n", "x")
     with pytest.raises(RecipeError, match=r"not valid YAML \(line 1"):
