@@ -126,13 +126,14 @@ def _random_images_plugin():
 
 
 class GankitLoop:
-    """``Trainer.step_function()`` fed by ``Trainer._dataset()``, as ``Trainer.run`` runs it."""
+    """The session's compiled step fed by ``step_batches``, as ``Trainer.run`` runs it."""
 
     def __init__(self, variant: Variant, batch: int, total_steps: int, workdir: str):
         from gankit.plugins import load_plugins
         from gankit.recipe import load_raw, validate
         from gankit.run_dir import RunDir
-        from gankit.trainer import Trainer
+        from gankit.training.data import step_batches
+        from gankit.training.loop import Trainer
 
         plugins = load_plugins(extra=[("benchmark", _random_images_plugin())])
         if plugins.errors:
@@ -144,11 +145,13 @@ class GankitLoop:
         raw["train"].update(steps=total_steps, batch_size=batch, xla=variant.get("xla", "auto"),
                             deterministic=variant.get("det", "on") == "on")
         recipe = validate(raw, plugins.registry, source=f"{recipe_file} (benchmark)")
-        self.trainer = Trainer(recipe, RunDir(workdir).create(), progress=False)
-        self.trainer.build()
-        self.step_fn = self.trainer.step_function()
-        self.batches = iter(self.trainer._dataset(0))
-        self.models = (self.trainer.generator, self.trainer.discriminator)
+        self.trainer = Trainer(recipe, RunDir(workdir).create(), progress=False).prepare()
+        session = self.trainer.session
+        self.step_fn = session.step_function()
+        self.batches = iter(step_batches(self.trainer.examples, batch_size=batch,
+                                         batches_per_step=session.batches_per_step, seed=0,
+                                         shuffle=False, start=0, stop=total_steps))
+        self.models = (session.generator, session.discriminator)
 
     def run(self, steps: int) -> None:
         for _ in range(steps):

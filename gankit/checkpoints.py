@@ -1,35 +1,41 @@
 """Atomic, self-checking checkpoints of a run's complete training state.
 
-A checkpoint is a folder ``ckpt-<step>`` holding ``state.npz`` (every variable, grouped) and
-``meta.json`` (step, recipe digest, sizes). It is written under a temporary name and renamed
-into place only when complete, so a killed write never leaves a folder that would be loaded;
-the zip format's CRC-32 catches a file corrupted later.
+A checkpoint is a folder ``ckpt-<step>`` holding the state files (a ``tf.train.Checkpoint``
+of every model, optimizer, EMA copy and the step counter, matched by name) and
+``meta.json`` (step, recipe digest, every file's size). It is written under a temporary name
+and renamed into place only when complete, so a killed write never leaves a folder that
+would be loaded; TensorFlow's per-tensor CRC-32C and the recorded sizes catch a file
+corrupted later, and loading falls back to the previous checkpoint with a warning.
+
+This module does not import TensorFlow: the caller writes and restores the state through
+the functions it passes in.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
-import numpy as np
+from gankit.errors import GankitError, TrainingError
 
-from gankit.errors import TrainingError
-
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+STATE_PREFIX = "state"
+"""The files of the state are ``state.index`` and ``state.data-*`` (a TensorFlow checkpoint
+written with this prefix)."""
 _NAME = re.compile(r"^ckpt-(\d{8})$")
 _TMP = ".tmp-"  # prefix of every folder that is not (or no longer) a complete checkpoint
 
 PAUSE_ENV = "GANKIT_TEST_PAUSE_IN_CHECKPOINT_WRITE"
 """Test-only: set to a step number, the write of that step's checkpoint stops for an hour
-after ``state.npz`` (before ``meta.json`` and the rename), so a test can SIGKILL it there."""
+after the state files (before ``meta.json`` and the rename), so a test can SIGKILL it there."""
 
 
 class CheckpointWarning(UserWarning):
@@ -38,12 +44,16 @@ class CheckpointWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A loaded checkpoint."""
+    """A verified checkpoint on disk."""
 
     path: Path
     step: int
-    state: dict[str, list[np.ndarray]]
     meta: dict[str, Any]
+
+    @property
+    def prefix(self) -> str:
+        """What ``tf.train.Checkpoint.read`` takes."""
+        return str(self.path / STATE_PREFIX)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -92,9 +102,15 @@ class CheckpointStore:
                     removed.append(p)
         return removed
 
-    def save(self, step: int, state: Mapping[str, list[np.ndarray]],
+    def save(self, step: int, write_state: Callable[[str], Any],
              meta: Mapping[str, Any]) -> Path:
         """Write a checkpoint for ``step`` atomically, then prune old ones.
+
+        Args:
+            step: the step the state is after.
+            write_state: writes the state files given a path prefix inside the new folder
+                (e.g. ``tf.train.Checkpoint(...).write``).
+            meta: more facts for ``meta.json`` (the recipe digest, the gankit version).
 
         Raises:
             TrainingError: if it cannot be written (disk full, no permission); the earlier
@@ -108,21 +124,28 @@ class CheckpointStore:
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir()
-            arrays = {f"{group}/{i:05d}": np.asarray(v)
-                      for group, values in state.items() for i, v in enumerate(values)}
-            with open(tmp / "state.npz", "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                write_state(str(tmp / STATE_PREFIX))
+            except OSError:
+                raise
+            except Exception as exc:  # TensorFlow reports a failed write as its own errors
+                raise OSError(getattr(exc, "errno", None) or 0, _tf_message(exc)) from None
+            files = {}
+            for p in sorted(tmp.iterdir()):
+                with open(p, "rb") as f:
+                    os.fsync(f.fileno())
+                files[p.name] = p.stat().st_size
+            if not any(n.startswith(f"{STATE_PREFIX}.index") for n in files):
+                raise OSError(0, "the state was not written")
             if os.environ.get(PAUSE_ENV) == str(step):
                 time.sleep(3600)
             info = {"format": FORMAT_VERSION, "step": step, "created": time.time(),
-                    "groups": {g: len(v) for g, v in state.items()},
-                    "state_bytes": (tmp / "state.npz").stat().st_size, **meta}
+                    "files": files, **meta}
             with open(tmp / "meta.json", "w") as f:
                 json.dump(info, f, indent=1, default=str)
                 f.flush()
                 os.fsync(f.fileno())
+            _fsync_dir(tmp)
             if final.exists():  # a re-run of the same step after a resume
                 # Renamed out of the way first, so a kill from here on leaves either it or
                 # the new one complete, never a half-deleted folder under a checkpoint name.
@@ -154,57 +177,63 @@ class CheckpointStore:
             return
         shutil.rmtree(doomed, ignore_errors=True)
 
-    def load(self, step: int, groups: Iterable[str] | None = None) -> Checkpoint:
-        """Load and verify the checkpoint of ``step``.
-
-        Args:
-            step: which checkpoint.
-            groups: load only these groups (e.g. ``["generator"]``); default: all.
+    def load(self, step: int) -> Checkpoint:
+        """Verify the checkpoint of ``step`` (its meta.json and the sizes of its files).
 
         Raises:
-            ValueError: if it is incomplete or corrupt (the message says how).
+            ValueError: if it is incomplete or corrupt, or of another format (the message
+                says how).
         """
         path = self.path(step)
         try:
             meta = json.loads((path / "meta.json").read_text())
         except (OSError, ValueError) as exc:
             raise ValueError(f"unreadable meta.json ({exc})") from None
-        if not isinstance(meta, dict) or not isinstance(meta.get("groups"), dict) \
-                or meta.get("format") != FORMAT_VERSION or meta.get("step") != step:
+        if not isinstance(meta, dict):
+            raise ValueError("meta.json does not describe a checkpoint")
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"it has format {meta.get('format')!r}, written by another gankit "
+                             f"version (this one reads format {FORMAT_VERSION}); start a new run")
+        if meta.get("step") != step or not isinstance(meta.get("files"), dict):
             raise ValueError("meta.json does not describe this checkpoint")
-        npz = path / "state.npz"
-        try:
-            if npz.stat().st_size != meta.get("state_bytes"):
-                raise ValueError(f"state.npz has {npz.stat().st_size} bytes, "
-                                 f"expected {meta.get('state_bytes')}")
-            state: dict[str, list[np.ndarray]] = {}
-            with np.load(npz, allow_pickle=False) as data:
-                for group, count in meta["groups"].items():
-                    if groups is None or group in groups:
-                        state[group] = [data[f"{group}/{i:05d}"] for i in range(count)]
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ValueError(f"corrupt state.npz ({exc})") from None
-        return Checkpoint(path, step, state, meta)
+        for name, size in meta["files"].items():
+            try:
+                actual = (path / name).stat().st_size
+            except OSError as exc:
+                raise ValueError(f"{name} is missing ({exc.strerror})") from None
+            if actual != size:
+                raise ValueError(f"{name} has {actual} bytes, expected {size}")
+        return Checkpoint(path, step, meta)
 
-    def load_latest(self, groups: Iterable[str] | None = None) -> Checkpoint | None:
-        """The newest checkpoint that verifies, warning about each newer one skipped.
+    def load_latest(self, restore: Callable[[Checkpoint], None] | None = None
+                    ) -> Checkpoint | None:
+        """The newest checkpoint that verifies (and that ``restore`` accepts), warning about
+        each newer one skipped.
 
         Args:
-            groups: load only these groups; default: all.
+            restore: called with each candidate, newest first; an exception from it (a
+                corrupt tensor) skips to the next older one, except a
+                :class:`~gankit.errors.GankitError` (the state does not fit what the recipe
+                builds: no older checkpoint would fit either), which is raised at once.
 
         Returns None if there are no checkpoints at all.
 
         Raises:
-            TrainingError: if there are checkpoints but none of them verifies.
+            TrainingError: if there are checkpoints but none of them is usable.
         """
         steps = self.steps()
         problems = []
         for step in reversed(steps):
             try:
-                ckpt = self.load(step, groups)
-            except ValueError as exc:
-                problems.append(f"{self.path(step).name}: {exc}")
-                warnings.warn(f"checkpoint {self.path(step)} is unusable ({exc}); "
+                ckpt = self.load(step)
+                if restore is not None:
+                    restore(ckpt)
+            except GankitError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any other failure means "not usable"
+                reason = _tf_message(exc) if not isinstance(exc, ValueError) else str(exc)
+                problems.append(f"{self.path(step).name}: {reason}")
+                warnings.warn(f"checkpoint {self.path(step)} is unusable ({reason}); "
                               f"falling back to the previous one", CheckpointWarning, stacklevel=2)
                 continue
             return ckpt
@@ -212,3 +241,18 @@ class CheckpointStore:
             raise TrainingError(f"no usable checkpoint in {self.directory}: "
                                 + "; ".join(problems))
         return None
+
+
+_ERRNO_REASONS = tuple(os.strerror(code) for code in (
+    errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO))
+
+
+def _tf_message(exc: BaseException) -> str:
+    """A one-line reason from an exception (TensorFlow's messages span many lines and name
+    its own temporary files; a system error in them is reported as the system's words)."""
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    for reason in _ERRNO_REASONS:
+        if reason in text:
+            return reason
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:300]

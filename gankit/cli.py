@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -57,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", type=int, metavar="STEP",
                         help="use this checkpoint step (default: the newest, else generator.keras)")
     sample.add_argument("--out", help="output PNG (default: RUN_DIR/samples/sample_seed<S>.png)")
+    sample.add_argument("--best", action="store_true",
+                        help="use the best generator by the recipe's metrics (RUN_DIR/best/)")
+    sample.add_argument("--no-ema", action="store_true",
+                        help="use the trained generator, not its EMA copy (runs with ema: ...)")
 
     plugins = sub.add_parser("plugins", help="list installed plugins and their components")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -68,6 +73,72 @@ def _parser() -> argparse.ArgumentParser:
                                          "digits, '_' or '-'); recipes write 'myplugin:NAME'")
     new_plugin.add_argument("--dir", default=".",
                             help="where to create the gankit-NAME folder (default: here)")
+
+    classifier = sub.add_parser(
+        "train-classifier", help="train a small classifier on a labelled dataset, as a "
+                                 "feature network for offline metrics (keras_model)")
+    classifier.add_argument("--dataset", required=True, metavar="SECTION",
+                            help="the dataset as a recipe writes it (YAML), e.g. "
+                                 "'{type: cifar10, path: cifar-10-python.tar.gz}'")
+    classifier.add_argument("--out", required=True, metavar="FILE.keras",
+                            help="the model to write; a report FILE.json goes beside it")
+    classifier.add_argument("--holdout", type=float, default=0.1, metavar="FRACTION",
+                            help="part of each class kept out of training to measure the "
+                                 "accuracy on (default 0.1)")
+    classifier.add_argument("--epochs", type=int, default=10, help="passes over the training "
+                                                                   "images (default 10)")
+    classifier.add_argument("--batch-size", type=int, default=256, metavar="B",
+                            help="images per update (default 256)")
+    classifier.add_argument("--seed", type=int, default=0,
+                            help="seed of the split, the weights and the augmentation "
+                                 "(default 0)")
+    classifier.add_argument("--width", type=int, default=48, metavar="W",
+                            help="channels of the first block; then 2W and 4W (default 48)")
+    classifier.add_argument("--precision", choices=("mixed_bfloat16", "float32"),
+                            default="mixed_bfloat16",
+                            help="compute in bfloat16 (default; several times faster on CPUs "
+                                 "with AMX) or float32; the saved model is float32")
+
+    report = sub.add_parser("report", help="write a run's self-contained report.html "
+                                           "(curves, sample grids, recipe, timings, machine)")
+    report.add_argument("run_dir", help="a run directory")
+    report.add_argument("--out", metavar="FILE",
+                        help="the HTML file to write (default: RUN_DIR/report.html)")
+
+    evaluate = sub.add_parser("evaluate", help="score generated images: FID, KID, IS, "
+                                               "precision/recall")
+    evaluate.add_argument("source", help="a run directory, a .keras generator, or a folder of "
+                                         "images")
+    evaluate.add_argument("--metric", dest="metrics", action="append", default=[],
+                          metavar="NAME", help="a metric to compute (repeatable): fid, kid, "
+                                               "inception_score, precision_recall")
+    evaluate.add_argument("--reference", metavar="REFERENCE",
+                          help="the real images: a folder of images or a recipe .yaml whose "
+                               "dataset to use")
+    evaluate.add_argument("--extractor", default="inception_v3", metavar="NAME",
+                          help="the feature network (default inception_v3; keras_model for "
+                               "a .keras classifier of your own)")
+    evaluate.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="K=V", help="configure the extractor or a metric, e.g. "
+                                              "--set extractor.path=clf.keras (YAML value)")
+    evaluate.add_argument("-n", type=int, help="generated images to score (default 5000; "
+                                               "for a folder: all of its images)")
+    evaluate.add_argument("--reference-n", type=int, metavar="N",
+                          help="reference images to use, the first N (default: all)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="latent seed, and seed of KID's subsets (default 0)")
+    evaluate.add_argument("--best", action="store_true",
+                          help="use the run directory's best/ generator")
+    evaluate.add_argument("--value-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                          help="output range of a .keras generator (default: -1 1, tanh)")
+    evaluate.add_argument("--json", metavar="FILE",
+                          help="write the result here (default for a run directory: "
+                               "RUN_DIR/evaluation-<time>.json)")
+    evaluate.add_argument("--batch-size", type=int, default=64, metavar="B",
+                          help="images per extractor call (default 64)")
+    evaluate.add_argument("--no-cache", action="store_true",
+                          help="compute the reference features even if they are cached")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
@@ -83,6 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`gankit plugins | head`): stop quietly, as other Unix tools
+        # do, and keep Python from complaining while it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def _plugins(report_errors: bool = True):
@@ -104,11 +181,14 @@ def _load(path: str, overrides: Sequence[str]):
 def cmd_validate(args) -> int:
     recipe = _load(args.recipe, args.overrides)
     if args.show:
-        import yaml
-        print(yaml.safe_dump(recipe.to_dict(), sort_keys=False), end="")
+        from gankit.recipe_yaml import dump_yaml
+        print(dump_yaml(recipe.to_dict()), end="")
         return 0
-    parts = ", ".join(f"{k} {s.type} ({s.registration.distribution})"
-                      for k, s in recipe.components.items())
+    parts = ", ".join(f"{k} {s.type}" for k, s in recipe.components.items())
+    extra = [f"{len(recipe.sections['regularizer'])} regularizer(s)"] if recipe.sections["regularizer"] else []
+    if recipe.ema:
+        extra.append(f"EMA {recipe.ema.decay}")
+    parts += "".join(f", {e}" for e in extra)
     print(f"{args.recipe}: OK: {parts}; {recipe.train.steps} steps of batch "
           f"{recipe.train.batch_size}")
     return 0
@@ -132,22 +212,45 @@ def _changed_keys(old: dict, new: dict) -> list[str]:
 
 
 def _resume_recipe(run_dir, recipe_path: str | None, overrides: Sequence[str], force: bool):
-    from gankit.recipe import apply_overrides, load_raw, validate
+    """The recipe to resume with: the run's own (or ``recipe_path``) with ``overrides``.
+
+    Refuses, unless ``force``: keys changed against the stored recipe (train.steps may
+    grow), and a stored recipe.yaml that is not the one the newest checkpoint was trained
+    with (edited by hand).
+    """
+    from gankit.checkpoints import CheckpointStore
+    from gankit.recipe import apply_overrides, load_raw, overridden_keys, validate
 
     run_dir.check_existing()
     registry = _plugins().registry
     stored_raw = load_raw(run_dir.recipe_file)
     stored = validate(stored_raw, registry, source=str(run_dir.recipe_file))
     if recipe_path is None:
+        # The stored paths are absolute; a path given with --set is relative to here.
         recipe = validate(apply_overrides(stored_raw, overrides), registry,
-                          source=str(run_dir.recipe_file))
+                          source=str(run_dir.recipe_file), base_dir=Path.cwd(),
+                          cwd_keys=overridden_keys(overrides))
     else:
         recipe = _load(recipe_path, overrides)
     changed = _changed_keys(stored.to_dict(), recipe.to_dict())
     if changed and not force:
         raise RecipeError("refusing to resume with a changed recipe (" + "; ".join(changed)
                           + "); pass --force to resume anyway", source=str(run_dir.path))
+    digest = _newest_checkpoint_digest(CheckpointStore(run_dir.checkpoints))
+    if digest is not None and digest != stored.digest() and not force:
+        raise RecipeError("recipe.yaml is not the recipe the newest checkpoint was trained "
+                          "with (was it edited by hand?); restore it, or pass --force to "
+                          "resume with it as it is", source=str(run_dir.recipe_file))
     return recipe
+
+
+def _newest_checkpoint_digest(store) -> str | None:
+    for step in reversed(store.steps()):
+        try:
+            return store.load(step).meta.get("recipe_digest")
+        except ValueError:
+            continue
+    return None
 
 
 def _import_tensorflow_quietly() -> None:
@@ -172,40 +275,75 @@ def _import_tensorflow_quietly() -> None:
 
 
 def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
-    _import_tensorflow_quietly()
-    from gankit.trainer import Interrupted, Trainer
+    """Train (or resume) ``recipe`` in ``run_dir``.
 
-    trainer = Trainer(recipe, run_dir, resume=resume, progress=not quiet)
+    Order matters for what a failure leaves behind: every check that needs no TensorFlow
+    first; then the models are built, the data loaded and, on resume, the checkpoint
+    restored, all without writing anything; only then is the run directory created or
+    changed.
+    """
+    recipe.create("dataset").preflight()  # a missing data folder answers before TensorFlow loads
     if not resume:
         run_dir.ensure_new()  # fail before the slow part if the directory is taken
-    trainer.build()  # loads the data: a missing dataset fails before anything is written
-    if not resume:
-        run_dir.create()
-    run_dir.write_recipe(recipe.to_dict())  # on resume: records an extended train.steps
-    print(f"gankit: {'resuming' if resume else 'training'} {recipe.name} in {run_dir.path}",
-          file=sys.stderr)
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = _show_warning
-        try:
-            result = trainer.run()
-        except Interrupted as stop:
-            print(f"gankit: {stop}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-    losses = " ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if k.endswith("loss"))
-    rate = ((result.step - result.start) / result.seconds) if result.seconds else 0.0
-    print(f"Finished step {result.step} in {result.seconds:.1f} s ({rate:.2f} step/s); {losses}")
+    with contextlib.ExitStack() as stack:
+        if resume:
+            stack.enter_context(run_dir.lock())  # before anything is read for the resume
+        _import_tensorflow_quietly()
+        from gankit.training.loop import Interrupted, Trainer
+
+        trainer = Trainer(recipe, run_dir, resume=resume, progress=not quiet)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _show_warning
+            trainer.prepare()  # builds, loads the data, restores: writes nothing
+            if trainer.nothing_left and _finished(run_dir):
+                print(f"gankit: {run_dir.path} is at step {trainer.start}; train.steps is "
+                      f"{recipe.train.steps}, so nothing is left to train (extend it with "
+                      f"--set train.steps=N)", file=sys.stderr)
+                return 0
+            if not resume:
+                stack.enter_context(run_dir.create_locked())
+            run_dir.clean_leftovers()
+            if recipe.train.steps > trainer.start or not resume:
+                run_dir.write_recipe(recipe.to_dict())  # on resume: records an extended train.steps
+            print(f"gankit: {'resuming' if resume else 'training'} {recipe.name} in "
+                  f"{run_dir.path}", file=sys.stderr)
+            try:
+                result = trainer.run()
+            except Interrupted as stop:
+                print(f"gankit: {stop}", file=sys.stderr)
+                return stop.exit_code
+    rate = ((result.step - result.start) / result.seconds) if result.seconds > 0 else 0.0
+    from gankit.training.callbacks import describe
+
+    print(f"Finished step {result.step} in {result.seconds:.1f} s ({rate:.2f} step/s); "
+          f"{describe(result.metrics)}")
     print(f"Run directory: {result.run_dir}")
     print(f"  generator:   {result.generator_file}")
+    if result.ema_file:
+        print(f"  EMA:         {result.ema_file}")
     print(f"  samples:     {run_dir.samples}")
     print(f"  losses:      {run_dir.losses_file}")
     return 0
 
 
+def _finished(run_dir) -> bool:
+    """The run completed: its status says so and its generator was saved."""
+    from gankit.run_dir import CorruptRunFileError
+
+    try:
+        status = run_dir.read_status()
+    except CorruptRunFileError:
+        return False  # resuming finishes it again and writes a new run.json
+    return status.get("status") == "completed" and run_dir.generator_file.is_file()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     from gankit.checkpoints import CheckpointWarning
+    from gankit.run_dir import RunDirWarning
 
-    if issubclass(category, CheckpointWarning):
+    if issubclass(category, (CheckpointWarning, RunDirWarning)) or \
+            category.__name__ == "DatasetWarning":
         print(f"gankit: warning: {message}", file=sys.stderr)
 
 
@@ -233,14 +371,16 @@ def cmd_resume(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    _import_tensorflow_quietly()
-    from gankit.sampling import sample_grid
+    from gankit.sampling import draw, plan_sample
 
+    plan = plan_sample(args.run_dir, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
+                       out=args.out, registry=_plugins().registry, use_ema=not args.no_ema,
+                       best=args.best)
+    _import_tensorflow_quietly()
     with warnings.catch_warnings():  # a skipped corrupt checkpoint: one line, as in resume
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
-        path = sample_grid(args.run_dir, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
-                           out=args.out, registry=_plugins().registry)
+        path = draw(plan, progress=plan.n > 1024)
     print(path)
     return 0
 
@@ -302,5 +442,74 @@ def cmd_new_plugin(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from gankit.report import write_report
+
+    print(write_report(args.run_dir, args.out))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from gankit.evaluation import evaluate, plan_evaluation
+    from gankit.run_dir import write_text_atomic
+
+    if not 1 <= args.batch_size <= 4096:
+        raise GankitError(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
+    plan = plan_evaluation(args.source, args.metrics, reference=args.reference,
+                           extractor=args.extractor, overrides=args.overrides, n=args.n,
+                           reference_n=args.reference_n, seed=args.seed, best=args.best,
+                           value_range=args.value_range, json_path=args.json,
+                           registry=_plugins().registry)
+    _import_tensorflow_quietly()
+
+    def show(message, category, *rest, **kwargs) -> None:
+        if category.__name__ == "EvaluationWarning":
+            print(f"gankit: warning: {message}", file=sys.stderr)
+        else:
+            _show_warning(message, category, *rest, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        result = evaluate(plan.source, plan.reference, plan.extractor, plan.metrics, plan.n,
+                          plan.seed, reference_n=plan.reference_n, batch_size=args.batch_size,
+                          cache=not args.no_cache, progress=not args.quiet)
+    for name, value in result.values.items():
+        print(f"{name:<20} {value:.6g}")
+    protocol = result.protocol
+    real = (f", {result.n_real} real ({protocol['reference']}"
+            f"{'; cached features' if result.reference_cached else ''})" if result.n_real else "")
+    print(f"images: {result.n_fake} generated ({protocol['source']}){real}")
+    print(f"extractor: {json.dumps(protocol['extractor'], default=str)}")
+    if plan.json_path is not None:
+        try:
+            write_text_atomic(plan.json_path, result.to_json())
+        except OSError as exc:
+            raise GankitError(f"cannot write {plan.json_path}: {exc.strerror or exc}; choose "
+                              f"another --json") from None
+        print(f"wrote {plan.json_path}")
+    return 0
+
+
+def cmd_train_classifier(args) -> int:
+    from gankit.classifier import (ClassifierConfig, check_output, describe, labelled_dataset,
+                                   train_classifier)
+    from gankit.recipe_yaml import parse_yaml
+
+    config = ClassifierConfig(holdout=args.holdout, epochs=args.epochs,
+                              batch_size=args.batch_size, seed=args.seed, width=args.width,
+                              precision=args.precision)
+    section = parse_yaml(args.dataset, "--dataset")
+    spec, dataset = labelled_dataset(section, _plugins().registry)
+    out = check_output(args.out)
+    _import_tensorflow_quietly()
+    result = train_classifier(dataset, out, config, description=spec.to_dict())
+    print(describe(result))
+    return 0
+
+
 _COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate,
              "sample": cmd_sample, "plugins": cmd_plugins, "new-plugin": cmd_new_plugin}
+_COMMANDS["report"] = cmd_report
+_COMMANDS["evaluate"] = cmd_evaluate
+_COMMANDS["train-classifier"] = cmd_train_classifier

@@ -55,6 +55,12 @@ class Param:
         nullable: whether ``null`` is allowed.
         item_type: the type of each item when ``type`` is ``list``.
         length: the required length when ``type`` is ``list``.
+        component: a kind name (``"schedule"``): the value may also be a component of that
+            kind, written as a recipe section (``{type: NAME, ...}``); it is checked against
+            the registry and kept as that mapping, complete with defaults.
+        is_path: the value is a file or folder; a relative one in a recipe file is resolved
+            against the recipe's folder (one given with ``--set``, against the current
+            directory) and stored absolute in the run directory.
     """
 
     type: Any
@@ -67,6 +73,8 @@ class Param:
     nullable: bool = False
     item_type: Any = None
     length: int | None = None
+    component: str | None = None
+    is_path: bool = False
 
     @property
     def required(self) -> bool:
@@ -89,6 +97,12 @@ class Param:
             text += f" {'>' if self.min_exclusive else '>='} {self.min}"
         elif self.max is not None:
             text += f" <= {self.max}"
+        if self.component and self.type is list:
+            text = f"a list of {self.component}s (NAME or {{type: NAME, ...}} each)"
+        elif self.component and self.type in ((), None):
+            text = f"a {self.component} (NAME or {{type: NAME, ...}})"
+        elif self.component:
+            text += f", or a {self.component} ({{type: NAME, ...}})"
         if self.nullable:
             text += " (or null)"
         return text
@@ -104,6 +118,17 @@ class Param:
                 return None
             raise RecipeError(f"expected {self.expected()}, got null", path=path)
         types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if self.component and self.type is list:
+            if not isinstance(value, (list, tuple)):
+                raise RecipeError(f"expected a list of {self.component}s ([NAME or "
+                                  f"{{type: NAME, ...}}, ...]), got {_describe(value)}", path=path)
+            if self.length is not None and len(value) != self.length:
+                raise RecipeError(f"expected {self.length} {self.component}s, got {len(value)}",
+                                  path=path)
+            return [_component(self.component, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if self.component and (isinstance(value, dict)
+                               or (isinstance(value, str) and str not in types)):
+            return _component(self.component, value, path)
         value = self._coerce(value, types, path)
         if self.type is list:
             if self.length is not None and len(value) != self.length:
@@ -140,6 +165,20 @@ class Param:
         elif list in types and isinstance(value, (list, tuple)):
             return list(value)
         raise RecipeError(f"expected {self.expected()}, got {_describe(value)}", path=path)
+
+
+def _component(kind: str, value: Any, path: str) -> dict[str, Any]:
+    """A nested component section, checked against the registry and constructed."""
+    from gankit.registry import current_registry, resolve
+
+    spec = resolve(current_registry(), kind, value, path)
+    try:
+        spec.create()  # its constructor's own checks
+    except RecipeError as err:
+        if err.path and not err.path.startswith(path):
+            err.path = f"{path}.{err.path.split('.', 1)[-1]}"
+        raise
+    return spec.to_dict()
 
 
 def check_params(
@@ -182,6 +221,8 @@ def check_params(
                                   + (f" ({param.doc})" if param.doc else ""),
                                   path=key_path, source=source)
             resolved[key] = copy.deepcopy(param.default)
+            if param.component and resolved[key] is not None:  # a default component, resolved
+                resolved[key] = param.check(resolved[key], key_path)
             continue
         try:
             resolved[key] = param.check(given[key], key_path)

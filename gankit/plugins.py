@@ -142,8 +142,9 @@ def load_plugins(
     candidates: list[tuple[str, str, str, str, Any]] = []  # name, dist, version, target, loader
     if entry_points:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else ""
+            # A half-installed distribution (pip running meanwhile) can lack its metadata.
+            dist = (getattr(ep.dist, "name", None) if ep.dist else None) or "?"
+            version = (getattr(ep.dist, "version", None) if ep.dist else None) or ""
             candidates.append((ep.name, dist, version, ep.value, ep.load))
     for name, obj in extra:
         candidates.append((name, "(local)", "", repr(obj), lambda obj=obj: obj))

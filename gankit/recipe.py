@@ -1,47 +1,62 @@
 """Loading, overriding and validating YAML recipes.
 
-A recipe names one component per kind and the training settings::
+A recipe chooses one component per section of :data:`gankit.kinds.KINDS` and sets the
+training loop::
 
-    generator:     {type: frog_dcgan, latent_dim: 32}
-    discriminator: {type: frog_dcgan}
-    dataset:       {type: cifar10, label: frog}
-    strategy:      {type: alternating}
-    train:         {steps: 1000, batch_size: 2, seed: 0, ...}
+    generator:     {type: dcgan, latent_dim: 128}
+    discriminator: {type: dcgan, spectral_norm: true}
+    dataset:       {type: image_folder, path: frogs/}
+    loss:          hinge
+    regularizers:  [{type: r1, gamma: 1.0, every: 16}]
+    augmenter:     {type: diffaugment, policy: [color, translation, cutout]}
+    optimizers:    {generator: {type: Adam, learning_rate: 2.0e-4, beta_1: 0.0}, ...}
+    ema:           {decay: 0.999}
+    strategy:      {type: gan, d_steps: 1}
+    train:         {steps: 1000, batch_size: 64, seed: 0, ...}
 
 Validation is strict and needs no TensorFlow: every key is checked against what the named
-component declares, and every error names the recipe file and the key's full path.
+component declares, every component is constructed (so its own checks run), and then each
+one checks the settings that span sections. Every error names the recipe file and the key's
+full path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from gankit.errors import RecipeError, did_you_mean
 from gankit.interfaces import Component
+from gankit.kinds import KINDS, Kind, section_path
 from gankit.params import Param, check_params
-from gankit.registry import Registration, Registry
+from gankit.recipe_yaml import load_raw, parse_yaml  # noqa: F401  (re-exported)
+from gankit.registry import ComponentSpec, Registry, resolve, using_registry
 
-COMPONENT_SECTIONS = ("generator", "discriminator", "dataset", "strategy")
-"""The component kinds every recipe must name, in build order."""
+MAX_STEPS = 2 ** 31 - 1
 
 TRAIN_PARAMS: dict[str, Param] = {
-    "steps": Param(int, min=1,
-                   doc="number of training steps (one discriminator and one generator update each)"),
-    "batch_size": Param(int, 2, min=1, doc="real images per step (the discriminator also sees as many fakes)"),
-    "seed": Param(int, 0, min=0, doc="seed for weights, latents, label noise, dropout and shuffling"),
+    "steps": Param(int, min=1, max=MAX_STEPS,
+                   doc="number of training steps (a step is one generator update, with the "
+                       "strategy's discriminator updates before it)"),
+    "batch_size": Param(int, 2, min=1, max=65536,
+                        doc="real images per discriminator update (the generator makes as many)"),
+    "seed": Param(int, 0, min=0, max=2 ** 32 - 1,
+                  doc="seed for weights, latents, label noise, augmentation, dropout and shuffling"),
     "shuffle": Param(bool, False, doc="visit the data in a seeded random order each epoch instead of in order"),
-    "sample_every": Param(int, 2, min=1, doc="steps between saving a generated and a real image and logging losses"),
-    "grid_every": Param(int, 100, min=1, doc="steps between grids of a fixed batch of latents (also at the last step)"),
+    "sample_every": Param(int, 2, min=1, max=MAX_STEPS,
+                          doc="steps between saving one generated and one real image and logging "
+                              "to TensorBoard"),
+    "grid_every": Param(int, 100, min=1, max=MAX_STEPS,
+                        doc="steps between grids of a fixed batch of latents (also at the last step)"),
     "grid_size": Param(int, 8, min=1, max=32, doc="the grid is grid_size x grid_size images"),
-    "checkpoint_every": Param(int, 100, min=1, doc="steps between checkpoints (also at the last step)"),
-    "keep_checkpoints": Param(int, 3, min=1, doc="how many of the newest checkpoints to keep"),
+    "checkpoint_every": Param(int, 100, min=1, max=MAX_STEPS,
+                              doc="steps between checkpoints (also at the last step)"),
+    "keep_checkpoints": Param(int, 3, min=1, max=1000, doc="how many of the newest checkpoints to keep"),
     "xla": Param(str, "auto", choices=("auto", "on", "off"),
                  doc="XLA compilation: on compiles the whole step, off nothing, auto only the "
                      "optimizer updates (measured fastest on CPU). With on, TensorFlow draws "
@@ -50,8 +65,45 @@ TRAIN_PARAMS: dict[str, Param] = {
 }
 """The keys of the ``train`` section."""
 
-TOP_LEVEL = {"name": Param(str, None, nullable=True, doc="a name for runs of this recipe"),
+EMA_PARAMS: dict[str, Param] = {
+    "decay": Param(float, 0.999, min=0.0, max=1.0, min_exclusive=True,
+                   doc="weight of the old average: ema = decay * ema + (1 - decay) * weights"),
+    "start": Param(int, 0, min=0, max=MAX_STEPS,
+                   doc="before this step the average is a plain copy of the generator"),
+}
+"""The keys of the ``ema`` section (an exponential moving average of the generator's
+weights; leave the section out, or write ``ema: null``, for none)."""
+
+METRICS_PARAMS: dict[str, Param] = {
+    "use": Param(list, component="metric",
+                 doc="the metrics, each a name or {type: NAME, ...} (fid, kid, "
+                     "inception_score, precision_recall)"),
+    "extractor": Param((), {"type": "inception_v3"}, component="feature_extractor",
+                       doc="the network whose features the metrics compare"),
+    "every": Param(int, 1000, min=1, max=MAX_STEPS,
+                   doc="steps between evaluations (also at the last step)"),
+    "samples": Param(int, 2000, min=2, max=100_000,
+                     doc="generated images per evaluation"),
+    "reference_samples": Param(int, None, nullable=True, min=2, max=1_000_000,
+                               doc="real images of the training data to compare with (null: "
+                                   "all); their features are cached"),
+    "batch_size": Param(int, 100, min=1, max=10_000,
+                        doc="images per generator and extractor call"),
+    "best": Param(str, None, nullable=True,
+                  doc="the value that picks the best checkpoint (best/): a metric's value "
+                      "name such as fid or kid; null: the first metric's first value"),
+    "seed": Param(int, 1, min=0, max=2 ** 32 - 1,
+                  doc="seed of the latents of every evaluation (the same latents each time)"),
+}
+"""The keys of the ``metrics`` section (quality measured during training; leave it out, or
+write ``metrics: null``, for none)."""
+
+TOP_LEVEL = {"name": Param(str, None, nullable=True,
+                           doc="a name for runs of this recipe (letters, digits, '.', '_', '-'; "
+                               "it names the run directory)"),
              "description": Param(str, None, nullable=True, doc="free text")}
+
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -75,112 +127,102 @@ assert {f.name for f in fields(TrainConfig)} == set(TRAIN_PARAMS)
 
 
 @dataclass(frozen=True)
-class ComponentSpec:
-    """A validated component section: what to build and with which parameters."""
+class EMAConfig:
+    """The validated ``ema`` section."""
 
-    kind: str
-    type: str
-    registration: Registration
-    config: dict[str, Any]
+    decay: float
+    start: int
 
-    def create(self) -> Component:
-        """Instantiate the component class (no model is built yet)."""
-        return self.registration.component(**self.config)
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """The validated ``metrics`` section."""
+
+    use: list
+    extractor: dict
+    every: int
+    samples: int
+    reference_samples: int | None
+    batch_size: int
+    best: str | None
+    seed: int
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A validated recipe, complete with every default."""
+    """A validated recipe, complete with every default.
+
+    Attributes:
+        sections: by kind name: a :class:`ComponentSpec` (``one``), a list of them
+            (``list``), or a mapping role -> spec (``roles``).
+    """
 
     source: str
     name: str
-    components: dict[str, ComponentSpec]
+    sections: dict[str, Any]
     train: TrainConfig
+    ema: EMAConfig | None = None
     description: str | None = None
+    registry: Registry | None = field(default=None, compare=False, repr=False)
+    metrics: MetricsConfig | None = None
+
+    @property
+    def components(self) -> dict[str, ComponentSpec]:
+        """The single-component sections by kind (generator, discriminator, dataset, ...)."""
+        return {k: v for k, v in self.sections.items() if isinstance(v, ComponentSpec)}
+
+    def spec(self, kind: str) -> ComponentSpec:
+        """The spec of a single-component kind."""
+        return self.sections[kind]
+
+    def create(self, kind: str) -> Any:
+        """Instantiate a kind's component(s): one, a list, or a mapping by role."""
+        value = self.sections[kind]
+        with using_registry(self.registry):
+            if isinstance(value, list):
+                return [s.create() for s in value]
+            if isinstance(value, dict):
+                return {role: s.create() for role, s in value.items()}
+            return value.create()
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe as plain data (what a run directory stores)."""
         out: dict[str, Any] = {"name": self.name}
         if self.description:
             out["description"] = self.description
-        for kind, spec in self.components.items():
-            out[kind] = {"type": spec.type, **spec.config}
+        for kind in KINDS:
+            value = self.sections.get(kind.name)
+            if value is None or not kind.section:
+                continue
+            if isinstance(value, list):
+                out[kind.section] = [s.to_dict() for s in value]
+            elif isinstance(value, dict):
+                out[kind.section] = {role: s.to_dict() for role, s in value.items()}
+            else:
+                out[kind.section] = value.to_dict()
+        out["ema"] = asdict(self.ema) if self.ema else None
+        if self.metrics:
+            out["metrics"] = asdict(self.metrics)
         out["train"] = asdict(self.train)
         return out
 
     def digest(self) -> str:
-        """A stable hash of the resolved recipe, stored with checkpoints."""
-        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """A stable hash of the resolved recipe, stored with checkpoints (``train.steps``
+        is left out: a run may be extended)."""
+        data = self.to_dict()
+        data["train"] = {k: v for k, v in data["train"].items() if k != "steps"}
+        text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-# --- YAML ------------------------------------------------------------------------------
-
-class _RecipeLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 scalars (``8e-4`` is a float; only true/false are booleans,
-    so ``xla: off`` stays the string 'off') that rejects duplicate keys."""
-
-
-_BOOL = "tag:yaml.org,2002:bool"
-_RecipeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_RecipeLoader.add_implicit_resolver(
-    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
-_FLOAT = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)$|^[-+]?\d[\d_]*\.\d*$")
-_RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
-
-
-def _construct_mapping(loader: _RecipeLoader, node: yaml.MappingNode) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (first at line {seen[key] + 1})",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node)
-
-
-_RecipeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML text the way recipes are read; errors become :class:`RecipeError`."""
-    try:
-        return yaml.load(text, Loader=_RecipeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RecipeError(f"not valid YAML{where}: {problem}", source=source) from None
-
-
-def load_raw(path: str | Path) -> dict[str, Any]:
-    """Read a recipe file into a plain mapping (not yet validated)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError("recipe file not found", source=str(path)) from None
-    except IsADirectoryError:
-        raise RecipeError("is a directory, expected a recipe .yaml file", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read the recipe: {exc}", source=str(path)) from None
-    data = parse_yaml(text, str(path))
-    if data is None:
-        raise RecipeError("the recipe is empty", source=str(path))
-    if not isinstance(data, dict):
-        raise RecipeError("a recipe must be a mapping of sections (generator, discriminator, "
-                          "dataset, strategy, train)", source=str(path))
-    return data
-
+# --- overrides --------------------------------------------------------------------------
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str = "--set") -> dict:
-    """Apply ``key.path=VALUE`` overrides (values are YAML) to a copy of ``raw``."""
+    """Apply ``key.path=VALUE`` overrides (values are YAML) to a copy of ``raw``.
+
+    A section written in shorthand (``loss: hinge``) is expanded to ``{type: hinge}`` when a
+    key inside it is set; a list item is addressed by its index (``regularizers.0.gamma``).
+    """
     data = _deep_copy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
@@ -192,17 +234,74 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str =
         if any(not p for p in parts):
             raise RecipeError(f"malformed key path '{key}'", source=source)
         value = parse_yaml(text, f"{source} {key}") if text.strip() else ""
-        node = data
+        node: Any = data
         for depth, part in enumerate(parts[:-1]):
+            here = ".".join(parts[:depth + 1])
+            if isinstance(node, list):
+                node = _list_item(node, part, here, key, source)
+                continue
             child = node.get(part)
             if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise RecipeError(f"cannot set '{key}': '{'.'.join(parts[:depth + 1])}' is not a "
+                # `--set strategy.d_steps=5` on a recipe that leaves strategy to its default
+                child = node[part] = _default_section(parts[:depth + 1])
+            elif isinstance(child, str) and _is_component_key(parts[:depth + 1]):
+                child = node[part] = {"type": child}  # expand the shorthand
+            if not isinstance(child, (dict, list)):
+                raise RecipeError(f"cannot set '{key}': '{here}' is {_describe(child)}, not a "
                                   f"section", source=source)
             node = child
-        node[parts[-1]] = value
+        if isinstance(node, list):
+            index = _index(parts[-1], len(node), key, source)
+            node[index] = value
+        else:
+            node[parts[-1]] = value
     return data
+
+
+def _default_section(parts: list[str]) -> dict:
+    """An absent section that a ``--set`` key goes into: the kind's default, if it has one."""
+    from gankit.kinds import BY_SECTION
+
+    kind = BY_SECTION.get(parts[0])
+    if kind is None or kind.required or len(parts) != (2 if kind.shape == "roles" else 1):
+        return {}
+    default = kind.default
+    if isinstance(default, str):
+        return {"type": default}
+    return _deep_copy(default) if isinstance(default, dict) else {}
+
+
+def _is_component_key(parts: list[str]) -> bool:
+    from gankit.kinds import BY_SECTION
+
+    kind = BY_SECTION.get(parts[0])
+    if kind is None:
+        return False
+    return len(parts) == (2 if kind.shape in ("roles", "list") else 1)
+
+
+def _index(part: str, length: int, key: str, source: str) -> int:
+    if not part.isdigit() or int(part) >= length:
+        raise RecipeError(f"cannot set '{key}': '{part}' is not an index of a list of "
+                          f"{length} item(s)", source=source)
+    return int(part)
+
+
+def _list_item(node: list, part: str, here: str, key: str, source: str) -> Any:
+    index = _index(part, len(node), key, source)
+    if isinstance(node[index], str):
+        node[index] = {"type": node[index]}
+    if not isinstance(node[index], dict):
+        raise RecipeError(f"cannot set '{key}': '{here}' is not a section", source=source)
+    return node[index]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'mapping'}"
+    return "null" if value is None else f"the value {value!r}"
 
 
 def _deep_copy(value: Any) -> Any:
@@ -213,71 +312,185 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
+def overridden_keys(overrides: Sequence[str]) -> set[str]:
+    """The key paths that ``--set`` overrides name (``dataset.path``, ``dataset``)."""
+    return {item.partition("=")[0].strip() for item in overrides}
+
+
 # --- validation -------------------------------------------------------------------------
 
 def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<recipe>",
-             default_name: str = "recipe") -> Recipe:
+             default_name: str = "recipe", base_dir: str | Path | None = None,
+             cwd_keys: set[str] = frozenset()) -> Recipe:
     """Check a raw recipe mapping against the registry and return the resolved :class:`Recipe`.
+
+    Args:
+        raw: the parsed YAML (after overrides).
+        registry: where components are looked up.
+        source: the recipe file, for messages.
+        default_name: the run name when the recipe has no ``name``.
+        base_dir: relative paths in the recipe (``dataset.path``) are resolved against this
+            folder (the recipe's own); None leaves them as written.
+        cwd_keys: key paths set on the command line: relative paths there are resolved
+            against the current directory instead.
 
     Raises:
         RecipeError: the first problem found, with the file, the key path and what to do.
     """
-    allowed = list(TOP_LEVEL) + list(COMPONENT_SECTIONS) + ["train"]
+    allowed = list(TOP_LEVEL) + [k.section for k in KINDS if k.section] + ["ema", "metrics",
+                                                                          "train"]
     for key in raw:
         if key not in allowed:
             raise RecipeError(f"unknown section{did_you_mean(str(key), allowed)}; "
                               f"valid sections: {', '.join(allowed)}", path=str(key), source=source)
     top = check_params(TOP_LEVEL, {k: raw[k] for k in TOP_LEVEL if k in raw}, "", source=source)
-    missing = [k for k in (*COMPONENT_SECTIONS, "train") if k not in raw]
-    if missing:
-        raise RecipeError(f"missing section(s): {', '.join(missing)}", source=source)
+    name = top["name"] or default_name
+    if not _RUN_NAME.match(name):
+        raise RecipeError(f"expected a name of letters, digits, '.', '_' or '-' (at most 100, "
+                          f"not starting with '.' or '-'; it names the run directory), got "
+                          f"{name!r}", path="name" if top["name"] else None, source=source)
+    missing = [k.section for k in KINDS if k.section and k.required and k.section not in raw]
+    if missing or "train" not in raw:
+        raise RecipeError(f"missing section(s): {', '.join(missing + (['train'] if 'train' not in raw else []))}",
+                          source=source)
 
-    components = {kind: _validate_component(kind, raw[kind], registry, source)
-                  for kind in COMPONENT_SECTIONS}
+    sections: dict[str, Any] = {}
+    for kind in KINDS:
+        if kind.section:
+            value = raw.get(kind.section, {} if kind.shape == "roles" else kind.default)
+            sections[kind.name] = _validate_section(kind, value, registry, source)
+    sections = _resolve_paths(sections, base_dir, cwd_keys)
     train_raw = raw["train"]
     if not isinstance(train_raw, dict):
         raise RecipeError("expected a mapping of training settings", path="train", source=source)
     train = TrainConfig(**check_params(TRAIN_PARAMS, train_raw, "train", source=source))
-    recipe = Recipe(source=source, name=top["name"] or default_name, components=components,
-                    train=train, description=top["description"])
-    _check_shapes(recipe)
+    ema = None
+    if raw.get("ema") is not None:
+        if not isinstance(raw["ema"], dict):
+            raise RecipeError("expected a mapping {decay: ..., start: ...} or null", path="ema",
+                              source=source)
+        ema = EMAConfig(**check_params(EMA_PARAMS, raw["ema"], "ema", source=source))
+    metrics = None
+    if raw.get("metrics") is not None:
+        if not isinstance(raw["metrics"], dict):
+            raise RecipeError("expected a mapping {use: [fid, ...], every: ..., ...} or null",
+                              path="metrics", source=source)
+        with using_registry(registry):
+            metrics = MetricsConfig(**check_params(METRICS_PARAMS, raw["metrics"], "metrics",
+                                                   source=source))
+    recipe = Recipe(source=source, name=name, sections=sections, train=train, ema=ema,
+                    description=top["description"], registry=registry, metrics=metrics)
+    _check_whole(recipe)
     return recipe
 
 
-def _validate_component(kind: str, section: Any, registry: Registry, source: str) -> ComponentSpec:
-    if isinstance(section, str):  # `generator: frog_dcgan` is shorthand for {type: frog_dcgan}
-        section = {"type": section}
-    if not isinstance(section, dict):
-        raise RecipeError(f"expected a mapping with a 'type' key, got {type(section).__name__}",
-                          path=kind, source=source)
-    if "type" not in section:
-        names = ", ".join(registry.names(kind)) or "none installed"
-        raise RecipeError(f"missing 'type': name the {kind} to use ({names})",
-                          path=f"{kind}.type", source=source)
-    name = section["type"]
-    if not isinstance(name, str):
-        raise RecipeError(f"expected a component name (a string), got {name!r}",
-                          path=f"{kind}.type", source=source)
-    reg = registry.get(kind, name, path=f"{kind}.type", source=source)
-    given = {k: v for k, v in section.items() if k != "type"}
-    config = check_params(reg.component.params, given, kind,
-                          removed=reg.component.removed_params, source=source)
-    return ComponentSpec(kind=kind, type=name, registration=reg, config=config)
+def _validate_section(kind: Kind, value: Any, registry: Registry, source: str) -> Any:
+    if kind.shape == "list":
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise RecipeError(f"expected a list of {kind.name}s ([{{type: NAME, ...}}, ...]), "
+                              f"got {_describe(value)}", path=kind.section, source=source)
+        return [resolve(registry, kind.name, item, section_path(kind, i), source)
+                for i, item in enumerate(value)]
+    if kind.shape == "roles":
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise RecipeError(f"expected a mapping of {', '.join(kind.roles)} to a {kind.name} "
+                              f"each, got {_describe(value)}", path=kind.section, source=source)
+        for role in value:
+            if role not in kind.roles:
+                raise RecipeError(f"unknown role{did_you_mean(str(role), kind.roles)}; valid: "
+                                  f"{', '.join(kind.roles)}", path=f"{kind.section}.{role}",
+                                  source=source)
+        return {role: resolve(registry, kind.name, value.get(role, kind.default),
+                              section_path(kind, role), source) for role in kind.roles}
+    if value is None:
+        raise RecipeError(f"expected a {kind.name} ({{type: NAME, ...}} or NAME), got null",
+                          path=kind.section, source=source)
+    return resolve(registry, kind.name, value, kind.section, source)
 
 
-def _check_shapes(recipe: Recipe) -> None:
-    """The generator's images, the discriminator's input and the data must agree."""
-    shapes = {}
-    for kind in ("generator", "discriminator", "dataset"):
-        try:
-            shapes[kind] = tuple(recipe.components[kind].create().image_shape)
-        except RecipeError as err:
-            err.source = err.source or recipe.source
-            raise
+def _resolve_paths(sections: dict[str, Any], base_dir, cwd_keys: set[str]) -> dict[str, Any]:
+    """Make the relative ``path`` parameters of components absolute."""
+    if base_dir is None:
+        return sections
+
+    def fix(spec: ComponentSpec) -> ComponentSpec:
+        params = spec.registration.component.params
+        config = dict(spec.config)
+        for key, param in params.items():
+            value = config.get(key)
+            if not (param.is_path and isinstance(value, str) and value):
+                continue
+            expanded = os.path.expanduser(value)
+            if os.path.isabs(expanded):
+                config[key] = expanded
+                continue
+            from_cli = any(k == spec.path or k == f"{spec.path}.{key}" for k in cwd_keys)
+            root = Path.cwd() if from_cli else Path(base_dir)
+            config[key] = os.path.normpath(os.path.join(os.path.abspath(root), expanded))
+        return ComponentSpec(spec.kind, spec.type, spec.registration, config, spec.path,
+                             spec.registry)
+
+    out: dict[str, Any] = {}
+    for name, value in sections.items():
+        if isinstance(value, list):
+            out[name] = [fix(s) for s in value]
+        elif isinstance(value, dict):
+            out[name] = {role: fix(s) for role, s in value.items()}
+        else:
+            out[name] = fix(value)
+    return out
+
+
+def _instances(recipe: Recipe) -> list[tuple[str, Component]]:
+    """Every component of the recipe, constructed (its constructor's checks run), by path."""
+    found: list[tuple[str, Component]] = []
+    for kind in KINDS:
+        value = recipe.sections.get(kind.name)
+        specs = (value if isinstance(value, list) else list(value.values())
+                 if isinstance(value, dict) else [value] if value is not None else [])
+        for spec in specs:
+            try:
+                found.append((spec.path, spec.create()))
+            except RecipeError as err:
+                err.source = err.source or recipe.source
+                if err.path and not err.path.startswith(spec.path):
+                    err.path = f"{spec.path}.{err.path.split('.', 1)[-1]}"
+                raise
+    return found
+
+
+def _check_whole(recipe: Recipe) -> None:
+    """Checks that need more than one section: shapes, the loss against the discriminator's
+    output, and each component's own :meth:`~gankit.interfaces.Component.check_recipe`."""
+    parts = _instances(recipe)
+    by_path = dict(parts)
+    shapes = {p: tuple(by_path[p].image_shape) for p in ("generator", "discriminator", "dataset")}
     if len(set(shapes.values())) > 1:
         listing = ", ".join(f"{k} {list(v)}" for k, v in shapes.items())
         raise RecipeError(f"image shapes disagree: {listing}; set the height, width and "
                           f"channels of each to the same values", source=recipe.source)
+    loss, disc = by_path["loss"], by_path["discriminator"]
+    wants = {"probability": "sigmoid", "logit": "linear"}.get(loss.expects)
+    if wants != disc.output_activation:
+        has = {"sigmoid": "probabilities (a sigmoid output)",
+               "linear": "logits (a linear output)"}.get(disc.output_activation,
+                                                         repr(disc.output_activation))
+        raise RecipeError(
+            f"the loss '{recipe.spec('loss').type}' expects {loss.expects}s, but the "
+            f"discriminator '{recipe.spec('discriminator').type}' outputs {has}; choose a loss "
+            f"for that output (e.g. bce with from_logits: {str(loss.expects == 'probability').lower()}"
+            f", or hinge/non_saturating/wasserstein for logits)", path="loss", source=recipe.source)
+    for path, component in parts:
+        try:
+            with using_registry(recipe.registry):
+                component.check_recipe(recipe, path)
+        except RecipeError as err:
+            err.source = err.source or recipe.source
+            raise
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = (), *,
@@ -285,12 +498,19 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *,
     """Read, override and validate a recipe file.
 
     Args:
-        path: the recipe's YAML file.
-        overrides: ``key.path=VALUE`` strings, applied before validation.
+        path: the recipe's YAML file; relative paths inside it are relative to its folder.
+        overrides: ``key.path=VALUE`` strings, applied before validation; relative paths in
+            them are relative to the current directory.
         registry: where components are looked up; defaults to the installed plugins.
     """
     if registry is None:
         from gankit.plugins import default_plugins
         registry = default_plugins().registry
     raw = apply_overrides(load_raw(path), overrides)
-    return validate(raw, registry, source=str(path), default_name=Path(path).stem)
+    return validate(raw, registry, source=str(path), default_name=_default_name(path),
+                    base_dir=Path(path).resolve().parent, cwd_keys=overridden_keys(overrides))
+
+
+def _default_name(path: str | Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem).lstrip(".-") or "recipe"
+    return stem[:100]

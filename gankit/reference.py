@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from gankit.kinds import KINDS
 from gankit.params import Param
-from gankit.recipe import TOP_LEVEL, TRAIN_PARAMS
+from gankit.recipe import EMA_PARAMS, METRICS_PARAMS, TOP_LEVEL, TRAIN_PARAMS
 from gankit.registry import Registry
 
 
@@ -29,17 +30,46 @@ def param_table(params: Mapping[str, Param]) -> str:
     return "\n".join(rows)
 
 
+_SHAPES = {
+    "one": "`{section}: {{type: NAME, ...}}` (or just `{section}: NAME`)",
+    "list": "`{section}: [{{type: NAME, ...}}, ...]`, any number",
+    "roles": "`{section}: {{{roles}}}`, one {kind} per role",
+    "nested": "as the value of a parameter",
+}
+
+
+def _plural(word: str) -> str:
+    if word.endswith("s"):
+        return word + "es"
+    if word.endswith("y"):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
 def render_reference(registry: Registry) -> str:
-    """Every recipe key: top level, ``train``, and each registered component's parameters."""
+    """Every recipe key: top level, ``train``, ``ema``, and, kind by kind (in the order of
+    :data:`gankit.kinds.KINDS`), each registered component's parameters."""
     parts = ["### Top level", "", param_table(TOP_LEVEL), "",
-             "### `train`", "", param_table(TRAIN_PARAMS)]
-    for reg in registry:
-        parts += ["", f"### `{reg.kind}: {{type: {reg.name}}}` ({reg.component.__name__}, "
-                      f"plugin `{reg.plugin}`, distribution `{reg.distribution}`)", "",
-                  reg.summary, "", param_table(reg.component.params)]
-        if reg.component.removed_params:
-            parts += ["", "Refused legacy keys:", ""]
-            parts += [f"- `{k}`: {v}" for k, v in reg.component.removed_params.items()]
+             "### `train`", "", param_table(TRAIN_PARAMS), "",
+             "### `ema` (optional; leave it out or write `ema: null` for none)", "",
+             param_table(EMA_PARAMS), "",
+             "### `metrics` (optional; leave it out or write `metrics: null` for none)", "",
+             param_table(METRICS_PARAMS)]
+    for kind in KINDS:
+        roles = ", ".join(f"{r}: ..." for r in kind.roles)
+        where = _SHAPES[kind.shape].format(section=kind.section, roles=roles, kind=kind.name)
+        default = ("" if kind.shape == "nested" else "required" if kind.required else
+                   f"default {_value(kind.default)}")
+        parts += ["", f"### {_plural(kind.name).capitalize()}", "",
+                  f"{kind.doc[0].upper()}{kind.doc[1:]}: {where}"
+                  + (f"; {default}." if default else ".")]
+        for reg in (r for r in registry if r.kind == kind.name):
+            parts += ["", f"#### `{kind.name}: {reg.name}` ({reg.component.__name__}, "
+                          f"plugin `{reg.plugin}`, distribution `{reg.distribution}`)", "",
+                      reg.summary, "", param_table(reg.component.params)]
+            if reg.component.removed_params:
+                parts += ["", "Refused legacy keys:", ""]
+                parts += [f"- `{k}`: {v}" for k, v in reg.component.removed_params.items()]
     return "\n".join(parts) + "\n"
 
 

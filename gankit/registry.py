@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
-from gankit.errors import ComponentNotFoundError, PluginError, did_you_mean
-from gankit.interfaces import Component, Dataset, Discriminator, Generator, Strategy
-from gankit.params import Param
+from gankit.errors import ComponentNotFoundError, PluginError, RecipeError, did_you_mean
+from gankit.interfaces import Component
+from gankit.kinds import KINDS
+from gankit.params import Param, check_params
 
-CORE_KINDS: Mapping[str, type[Component]] = {
-    "generator": Generator,
-    "discriminator": Discriminator,
-    "dataset": Dataset,
-    "strategy": Strategy,
-}
-"""The kinds gankit knows out of the box, each with the interface its components implement."""
+CORE_KINDS: Mapping[str, type[Component]] = {k.name: k.interface for k in KINDS}
+"""The kinds gankit knows out of the box (from :data:`gankit.kinds.KINDS`), each with the
+interface its components implement."""
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -136,3 +135,96 @@ class Registry:
         raise ComponentNotFoundError(
             f"no {kind} named '{name}'{did_you_mean(name, choices)}; registered {kind}s: {listing}",
             path=path, source=source)
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A validated component section: what to build and with which parameters."""
+
+    kind: str
+    type: str
+    registration: Registration
+    config: dict[str, Any]
+    path: str = ""
+    """Where it stands in the recipe (``loss``, ``regularizers[0]``)."""
+    registry: "Registry | None" = field(default=None, compare=False, repr=False)
+    """Where nested components (a schedule) are looked up when it is created."""
+
+    def create(self) -> Component:
+        """Instantiate the component class (no model is built yet)."""
+        with using_registry(self.registry):
+            return self.registration.component(**self.config)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{type: ..., **config}``: the section as a resolved recipe holds it."""
+        return {"type": self.type, **self.config}
+
+
+def resolve(registry: Registry, kind: str, section: Any, path: str,
+            source: str | None = None) -> ComponentSpec:
+    """Check a component section (``{type: NAME, ...}`` or ``NAME``) against ``registry``.
+
+    Returns the spec with every parameter checked and defaulted, nested components included.
+
+    Raises:
+        RecipeError: naming the key path: an unknown or ambiguous name (with what is
+            registered and the nearest match), or a bad parameter.
+    """
+    if isinstance(section, str):  # `loss: hinge` is shorthand for {type: hinge}
+        section = {"type": section}
+    if not isinstance(section, dict):
+        raise RecipeError(f"expected a mapping with a 'type' key (or a {kind} name), got "
+                          f"{_describe_type(section)}", path=path, source=source)
+    if "type" not in section:
+        names = ", ".join(registry.names(kind)) or "none installed"
+        raise RecipeError(f"missing 'type': name the {kind} to use ({names})",
+                          path=f"{path}.type", source=source)
+    name = section["type"]
+    if not isinstance(name, str):
+        raise RecipeError(f"expected a {kind} name (a string), got {name!r}",
+                          path=f"{path}.type", source=source)
+    reg = registry.get(kind, name, path=f"{path}.type", source=source)
+    given = {k: v for k, v in section.items() if k != "type"}
+    with using_registry(registry):
+        config = check_params(reg.component.params, given, path,
+                              removed=reg.component.removed_params, source=source)
+    return ComponentSpec(kind=kind, type=name, registration=reg, config=config, path=path,
+                         registry=registry)
+
+
+def _describe_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else type(value).__name__
+
+
+_current: contextvars.ContextVar[Registry | None] = contextvars.ContextVar(
+    "gankit_registry", default=None)
+
+
+@contextlib.contextmanager
+def using_registry(registry: Registry | None):
+    """Within the block, nested components (a ``learning_rate`` schedule) are looked up in
+    ``registry`` (None: leave the current one)."""
+    if registry is None:
+        yield
+        return
+    token = _current.set(registry)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def current_registry() -> Registry:
+    """The registry set by :func:`using_registry`, else the installed plugins'."""
+    registry = _current.get()
+    if registry is None:
+        from gankit.plugins import default_plugins
+        registry = default_plugins().registry
+    return registry
+
+
+def create(kind: str, section: Any, path: str = "") -> Component:
+    """Build the component a (possibly nested) section names, from the current registry."""
+    return resolve(current_registry(), kind, section, path or kind).create()

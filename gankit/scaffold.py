@@ -1,15 +1,17 @@
 """``gankit new-plugin NAME``: write a small, working plugin package to start from.
 
 The skeleton is a complete distribution: ``pyproject.toml`` with the ``gankit`` entry point,
-a package with one component (a generator) registered by the hook, a test that runs it
-through :mod:`gankit.testing`, and a recipe that uses it. Its tests pass right after
-``pip install -e`` of the folder.
+a package with two components (a generator and a loss) registered by the hook, tests that
+run them through :mod:`gankit.testing`, and a recipe that trains them with the built-in
+``gan`` strategy. Its tests pass right after ``pip install -e`` of the folder.
 """
 
 from __future__ import annotations
 
 import keyword
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +21,9 @@ from gankit import __version__
 from gankit.errors import GankitError
 
 _VALID = re.compile(r"^[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*$")
+# Long enough for any real name; "gankit-" + NAME must stay far below the 255-byte file names
+# of common file systems.
+MAX_NAME_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,12 @@ def plugin_names(name: str) -> PluginNames:
 
     Raises:
         GankitError: if ``name`` is not lowercase letters and digits, optionally separated
-            by single ``_`` or ``-``, starting with a letter; or if it starts with
-            ``gankit``; or an installed plugin already uses it.
+            by single ``_`` or ``-``, starting with a letter, at most 64 characters; or if it
+            starts with ``gankit``; or an installed plugin already uses it.
     """
+    if len(name) > MAX_NAME_LENGTH:
+        raise GankitError(f"invalid plugin name '{name[:20]}...' ({len(name)} characters): use at "
+                          f"most {MAX_NAME_LENGTH}")
     if not _VALID.match(name):
         suggestion = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_").lstrip("0123456789_")
         hint = f" (e.g. '{suggestion}')" if suggestion and _VALID.match(suggestion) else ""
@@ -72,12 +80,12 @@ def write_plugin(name: str, directory: str | Path = ".") -> Path:
     """Write the skeleton of plugin ``name`` into ``directory/gankit-NAME`` and return it.
 
     Raises:
-        GankitError: for an invalid name, or if the folder already exists (nothing is
-            overwritten).
+        GankitError: for an invalid name, if the folder already exists (nothing is
+            overwritten), or if it cannot be written (then nothing is left behind).
     """
     names = plugin_names(name)
     folder = Path(directory) / names.distribution
-    if folder.exists():
+    if os.path.lexists(folder):
         raise GankitError(f"{folder} already exists; choose another name or --dir "
                           "(new-plugin never overwrites files)")
     values = {"plugin": names.plugin, "package": names.package,
@@ -88,18 +96,30 @@ def write_plugin(name: str, directory: str | Path = ".") -> Path:
         "README.md": _README,
         f"{names.package}/__init__.py": _INIT,
         f"{names.package}/generator.py": _GENERATOR,
+        f"{names.package}/losses.py": _LOSS,
         f"tests/test_{names.plugin}.py": _TEST,
         "recipes/example.yaml": _RECIPE,
     }
     try:
         folder.mkdir(parents=True)
+    except FileExistsError:  # created since the check above, or --dir is a file
+        raise GankitError(f"cannot create {folder}: {Path(directory)} is not a folder, or "
+                          f"{folder} was just created by something else") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL character in the path
+        raise GankitError(f"cannot create {folder}: {_reason(exc)}") from None
+    try:
         for relative, template in files.items():
             path = folder / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(Template(template).substitute(values), encoding="utf-8")
     except OSError as exc:
-        raise GankitError(f"cannot write the plugin into {folder}: {exc.strerror or exc}") from None
+        shutil.rmtree(folder, ignore_errors=True)  # the folder is new: a half skeleton misleads
+        raise GankitError(f"cannot write the plugin into {folder}: {_reason(exc)}") from None
     return folder
+
+
+def _reason(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 _PYPROJECT = '''\
@@ -136,6 +156,11 @@ _README = '''\
 A gankit plugin. It provides:
 
 - generator `mlp` (`$plugin:mlp`): a two-layer perceptron generator.
+- loss `smoothed_bce` (`$plugin:smoothed_bce`): binary cross-entropy with one-sided label
+  smoothing.
+
+`recipes/example.yaml` trains them with gankit's built-in discriminator, dataset and `gan`
+strategy.
 
 ```
 pip install -e .              # registers the plugin: see `gankit plugins`
@@ -144,8 +169,10 @@ gankit run recipes/example.yaml --set dataset.path=/path/to/24x24/images
 ```
 
 To add a component: write a class implementing one of gankit's interfaces
-(`gankit.Generator`, `Discriminator`, `Dataset`, `Strategy`), register it in
-`$package/__init__.py`, and test it with the matching `gankit.testing.check_*` function.
+(`gankit.Generator`, `Discriminator`, `Dataset`, `Loss`, `Regularizer`, `Augmenter`,
+`Optimizer`, `Schedule`, `Strategy`, `Callback`), register it in `$package/__init__.py`,
+and test it with the matching check of `gankit.testing` (`check_generator`, `check_loss`,
+...).
 '''
 
 _INIT = '''\
@@ -158,8 +185,10 @@ import gankit
 def gankit_register_components(register):
     # Import inside the hook: gankit loads every plugin at start-up, so keep that cheap.
     from $package.generator import MLPGenerator
+    from $package.losses import SmoothedBCELoss
 
     register(MLPGenerator)
+    register(SmoothedBCELoss)
 '''
 
 _GENERATOR = '''\
@@ -204,24 +233,74 @@ class MLPGenerator(Generator):
         return keras.Model(latent, image, name="mlp_generator")
 '''
 
+_LOSS = '''\
+"""Binary cross-entropy with one-sided label smoothing, as pure functions of the scores."""
+
+from gankit import Loss, Param
+
+
+def _bce(targets, scores):
+    import keras
+    import tensorflow as tf
+
+    return tf.reduce_mean(keras.losses.binary_crossentropy(targets, scores))
+
+
+class SmoothedBCELoss(Loss):
+    """Binary cross-entropy with one-sided label smoothing (Salimans et al. 2016).
+
+    The discriminator labels real images 1 - smoothing instead of 1, and generated ones 0;
+    the generator wants its images labelled 1. Scores are probabilities: pair it with a
+    discriminator that ends in a sigmoid.
+    """
+
+    name = "smoothed_bce"
+    params = {
+        "smoothing": Param(float, 0.1, min=0.0, max=0.5,
+                           doc="how far below 1 the discriminator's target for real images is"),
+    }
+
+    @property
+    def expects(self):
+        return "probability"
+
+    def discriminator_loss(self, real_scores, fake_scores, ctx):
+        import tensorflow as tf
+
+        # Nothing random here; a loss that needs noise draws it from ctx (ctx.uniform(...)).
+        real_targets = tf.fill(tf.shape(real_scores), 1.0 - self.config["smoothing"])
+        return _bce(real_targets, real_scores) + _bce(tf.zeros_like(fake_scores), fake_scores)
+
+    def generator_loss(self, fake_scores, ctx):
+        import tensorflow as tf
+
+        return _bce(tf.ones_like(fake_scores), fake_scores)
+'''
+
 _TEST = '''\
 """Tests of the $plugin plugin. The fixtures (gankit_run, gankit_image_folder) come from
 gankit's pytest plugin, installed with gankit."""
 
 from pathlib import Path
 
-from gankit.testing import check_generator, check_plugin
+from gankit.testing import check_generator, check_loss, check_plugin
 from $package.generator import MLPGenerator
+from $package.losses import SmoothedBCELoss
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "example.yaml"
 
 
-def test_the_plugin_is_installed_and_registers_its_generator():
-    check_plugin("$plugin", provides={"generator": ["mlp"]})
+def test_the_plugin_is_installed_and_registers_its_components():
+    check_plugin("$plugin", provides={"generator": ["mlp"], "loss": ["smoothed_bce"]})
 
 
 def test_the_generator_passes_the_conformance_checks():
     check_generator(MLPGenerator(latent_dim=8, height=8, width=8, units=16))
+
+
+def test_the_loss_passes_the_conformance_checks():
+    check_loss(SmoothedBCELoss())
+    check_loss(SmoothedBCELoss(smoothing=0.0))
 
 
 def test_the_recipe_trains_for_two_steps(gankit_run, gankit_image_folder):
@@ -233,8 +312,8 @@ def test_the_recipe_trains_for_two_steps(gankit_run, gankit_image_folder):
 '''
 
 _RECIPE = '''\
-# This plugin's generator with gankit's built-in discriminator, dataset and strategy.
-# Train it on a folder of 24x24 images:
+# This plugin's generator and loss with gankit's built-in discriminator, dataset and
+# training strategy. Train it on a folder of 24x24 images:
 #   gankit run recipes/example.yaml --set dataset.path=/path/to/images
 name: ${plugin}_example
 
@@ -246,7 +325,7 @@ generator:
   units: 128
 
 discriminator:
-  type: frog_dcgan
+  type: frog_dcgan        # ends in a sigmoid: it gives the probabilities the loss expects
   height: 24
   width: 24
   filters: 32
@@ -258,8 +337,15 @@ dataset:
   width: 24
   scale: [-1.0, 1.0]      # the generator ends with tanh
 
-strategy:
-  type: alternating
+loss:
+  type: $plugin:smoothed_bce
+  smoothing: 0.1
+
+optimizers:
+  generator: {type: Adam, learning_rate: 2.0e-4, beta_1: 0.5}
+  discriminator: {type: Adam, learning_rate: 2.0e-4, beta_1: 0.5}
+
+strategy: gan             # gankit's built-in: a discriminator update, then a generator update
 
 train:
   steps: 200

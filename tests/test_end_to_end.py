@@ -31,8 +31,8 @@ def test_frog_recipe_runs_and_writes_everything(tmp_path, cifar_folder):
 
     samples = sorted(p.name for p in (out / "samples").iterdir())
     for step in range(2, 21, 2):  # the article's pair of PNGs every 2 steps
-        assert f"generated_frog_{step:06d}.png" in samples
-        assert f"real_frog_{step:06d}.png" in samples
+        assert f"generated_{step:06d}.png" in samples
+        assert f"real_{step:06d}.png" in samples
     assert "grid_000000.png" in samples and "grid_000020.png" in samples
 
     checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())

@@ -4,10 +4,26 @@ Like Keras's ``run_layer_test``, each ``check_*`` function builds and exercises 
 component the way gankit's trainer will, and raises :class:`ConformanceError` (an
 ``AssertionError``) naming the failed check when it does not behave::
 
-    from gankit.testing import check_generator
+    from gankit.testing import check_generator, check_loss, check_strategy
 
     def test_my_generator():
         check_generator(MyGenerator(latent_dim=8, height=16, width=16))
+
+    def test_my_loss():
+        check_loss(MyLoss())
+
+    def test_my_strategy():
+        report = check_strategy(MyStrategy(), TinyGenerator(), TinyDiscriminator(),
+                                loss=MyLoss())
+        print(report.notes)  # e.g. a bias the loss cannot move, and why
+
+One function per kind: :func:`check_generator` and :func:`check_discriminator` (models),
+:func:`check_dataset`, :func:`check_loss`, :func:`check_regularizer`,
+:func:`check_augmenter` (the parts a strategy receives) and :func:`check_strategy`, which
+trains the strategy with its parts in a real :class:`gankit.training.session.TrainingSession`
+fed as the trainer feeds it. :func:`check_component` picks the function by kind. Each
+returns a :class:`ConformanceReport` of the checks that passed, those skipped and notes;
+the ``*_CHECKS`` tuples name the checks a ``skip=`` argument may leave out.
 
 Installed with gankit, the pytest plugin :mod:`gankit.testing.pytest_plugin` adds fixtures
 for tiny data and short recipe runs. Importing this package does not import TensorFlow;
@@ -18,18 +34,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from gankit.interfaces import Component, Dataset, Discriminator, Generator, Strategy
+from gankit.interfaces import (Augmenter, Component, Dataset, Discriminator, Generator, Loss,
+                               Regularizer, Strategy)
 from gankit.testing.conformance import ConformanceError, ConformanceReport, check_config_round_trip
 from gankit.testing.data import DATASET_CHECKS, check_dataset, make_images, write_image_folder
 from gankit.testing.installed import check_plugin
 from gankit.testing.models import MODEL_CHECKS, check_discriminator, check_generator
+from gankit.testing.parts import (AUGMENTER_CHECKS, LOSS_CHECKS, REGULARIZER_CHECKS,
+                                  check_augmenter, check_loss, check_regularizer)
 from gankit.testing.recipes import RecipeRun, run_recipe
 from gankit.testing.strategy import STRATEGY_CHECKS, check_strategy
 
-__all__ = ["ConformanceError", "ConformanceReport", "DATASET_CHECKS", "MODEL_CHECKS",
-           "RecipeRun", "STRATEGY_CHECKS", "check_component", "check_config", "check_dataset",
-           "check_discriminator", "check_generator", "check_plugin", "check_strategy",
-           "make_images", "run_recipe", "write_image_folder"]
+__all__ = ["AUGMENTER_CHECKS", "ConformanceError", "ConformanceReport", "DATASET_CHECKS",
+           "LOSS_CHECKS", "MODEL_CHECKS", "REGULARIZER_CHECKS", "RecipeRun", "STRATEGY_CHECKS",
+           "check_augmenter", "check_component", "check_config", "check_dataset",
+           "check_discriminator", "check_generator", "check_loss", "check_plugin",
+           "check_regularizer", "check_strategy", "make_images", "run_recipe",
+           "write_image_folder"]
 
 
 def check_config(component: Component) -> None:
@@ -50,15 +71,18 @@ def check_config(component: Component) -> None:
 
 def check_component(component: Component, **options: Any) -> ConformanceReport:
     """Run the checks of ``component``'s kind: :func:`check_generator`,
-    :func:`check_discriminator`, :func:`check_dataset` or :func:`check_strategy` (which needs
-    ``generator=`` and ``discriminator=``). ``options`` go to that function."""
-    if isinstance(component, Generator):
-        return check_generator(component, **options)
-    if isinstance(component, Discriminator):
-        return check_discriminator(component, **options)
-    if isinstance(component, Dataset):
-        return check_dataset(component, **options)
-    if isinstance(component, Strategy):
-        return check_strategy(component, **options)
+    :func:`check_discriminator`, :func:`check_dataset`, :func:`check_loss`,
+    :func:`check_regularizer`, :func:`check_augmenter` or :func:`check_strategy` (which needs
+    ``generator=`` and ``discriminator=``). ``options`` go to that function.
+
+    Raises:
+        TypeError: for anything but an instance of one of those kinds.
+    """
+    checks = ((Generator, check_generator), (Discriminator, check_discriminator),
+              (Dataset, check_dataset), (Loss, check_loss), (Regularizer, check_regularizer),
+              (Augmenter, check_augmenter), (Strategy, check_strategy))
+    for interface, check in checks:
+        if isinstance(component, interface):
+            return check(component, **options)
     raise TypeError(f"check_component() takes a gankit component instance, got "
                     f"{type(component).__name__}")

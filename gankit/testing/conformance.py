@@ -48,12 +48,16 @@ class ConformanceReport:
         kind: its kind.
         passed: the checks that ran and passed, in order.
         skipped: the checks skipped on request.
+        notes: remarks on what passed but deserves a word, one sentence each: a weight
+            that stayed unchanged for a stated reason, a weight skipped by
+            ``skip_weights``, frozen generator weights.
     """
 
     component: str
     kind: str
     passed: tuple[str, ...]
     skipped: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
 
 class CheckRun:
@@ -75,10 +79,17 @@ class CheckRun:
         self.skip = skip
         self._current = ""
         self._passed: list[str] = []
+        self._notes: list[str] = []
 
     def fail(self, message: str) -> None:
         """Fail the check that is running with ``message``."""
         raise ConformanceError(self.component, self._current, message)
+
+    def note(self, message: str) -> None:
+        """Add a remark to the report, prefixed with the running check's name."""
+        text = f"{self._current}: {message}" if self._current else message
+        if text not in self._notes:
+            self._notes.append(text)
 
     def run(self, checks: dict[str, Callable[[], None]]) -> ConformanceReport:
         """Run ``checks`` (name -> function) in the order of ``names``."""
@@ -97,7 +108,7 @@ class CheckRun:
             self._passed.append(name)
         return ConformanceReport(type(self.component).__name__,
                                  getattr(self.component, "kind", ""),
-                                 tuple(self._passed), self.skip)
+                                 tuple(self._passed), self.skip, tuple(self._notes))
 
 
 def require_kind(component: Any, interface: type[Component], function: str) -> None:
@@ -121,6 +132,27 @@ def check_image_shape(shape: Any, fail: Callable[[str], None]) -> None:
     if not (isinstance(shape, (tuple, list)) and len(shape) == 3
             and all(positive_int(s) for s in shape)):
         fail(f"image_shape must be (height, width, channels) of positive ints, got {shape!r}")
+
+
+def skipped_weight(path: str, skip_weights: Sequence[str]) -> str | None:
+    """The first entry of ``skip_weights`` that is a substring of the weight ``path``."""
+    return next((pattern for pattern in skip_weights if pattern and pattern in path), None)
+
+
+def check_skip_weights(skip_weights: Any) -> tuple[str, ...]:
+    """``skip_weights`` as a tuple of non-empty strings (a single string is one entry).
+
+    Raises:
+        TypeError: for anything else (a misuse of the kit, not a failed check).
+    """
+    if isinstance(skip_weights, str):
+        skip_weights = (skip_weights,)
+    skip_weights = tuple(skip_weights)
+    bad = [s for s in skip_weights if not isinstance(s, str) or not s]
+    if bad:
+        raise TypeError(f"skip_weights takes non-empty strings (parts of weight paths such as "
+                        f"'score/bias'), got {bad[0]!r}")
+    return skip_weights
 
 
 def _plain(value: Any) -> Any:

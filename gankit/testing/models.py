@@ -10,15 +10,18 @@ import numpy as np
 
 from gankit.interfaces import Discriminator, Generator
 from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
-                                        check_image_shape, positive_int, require_kind)
+                                        check_image_shape, check_skip_weights, positive_int,
+                                        require_kind, skipped_weight)
 
-MODEL_CHECKS = ("interface", "config", "build", "shapes", "determinism", "gradients", "training")
+MODEL_CHECKS = ("interface", "config", "build", "shapes", "determinism", "gradients", "training",
+                "save")
 """The checks of :func:`check_generator` and :func:`check_discriminator`, in the order run."""
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "linear")
 
 
 def check_generator(generator: Generator, *, batch_size: int = 2, seed: int = 0,
+                    skip_weights: Iterable[str] = (),
                     skip: Iterable[str] = ()) -> ConformanceReport:
     """Check that a generator does what the trainer relies on.
 
@@ -26,21 +29,29 @@ def check_generator(generator: Generator, *, batch_size: int = 2, seed: int = 0,
 
     - ``interface``: ``latent_dim`` is a positive int, ``image_shape`` three positive ints.
     - ``config``: ``get_config()``/``from_config()`` round trip (see :func:`check_config`).
-    - ``build``: ``build()`` returns a new ``keras.Model`` each call, with trainable weights,
-      taking ``(None, latent_dim)``.
+    - ``build``: ``build()`` returns a new ``keras.Model`` each call, sharing no weight with
+      the previous one, taking ``(None, latent_dim)``.
     - ``shapes``: latents ``(n, latent_dim)`` give finite float32 images
       ``(n, *image_shape)``, for ``n`` = 1 and ``batch_size``, in training and inference mode.
     - ``determinism``: two builds after ``keras.utils.set_random_seed(seed)`` have identical
       weights and outputs, and inference on the same latents gives the same images twice.
     - ``gradients``: a loss of the output gives every trainable weight a finite, non-zero
       gradient.
-    - ``training``: one compiled (``tf.function``) Adam step changes every trainable weight
-      and the output stays finite.
+    - ``training``: the model has trainable weights, one compiled (``tf.function``) Adam
+      step changes every one of them and the output stays finite. Frozen weights (made
+      trainable, then frozen by ``trainable = False`` on the model or a layer, in ``build``
+      or in ``call``) are listed in the report's notes.
+    - ``save``: the model saved as ``.keras`` and loaded with
+      ``keras.models.load_model(path, compile=False)`` (as ``gankit sample`` loads a run's
+      generator) has the same weights and gives identical outputs in inference mode.
 
     Args:
         generator: the component, configured small (it is built several times).
         batch_size: the batch of latents to use.
         seed: the seed for weights and latents.
+        skip_weights: parts of weight paths (``"to_image/bias"``) whose weights the
+            ``gradients`` and ``training`` checks leave out, each named in the report's
+            notes; an entry that matches no weight fails ``training``.
         skip: names of checks not to run, for a component that cannot meet one by design.
 
     Returns:
@@ -64,25 +75,33 @@ def check_generator(generator: Generator, *, batch_size: int = 2, seed: int = 0,
         return rng.standard_normal((n, generator.latent_dim)).astype("float32")
 
     checks = _model_checks(generator, run, inputs, output_shape=tuple(generator.image_shape),
-                           input_shape=(generator.latent_dim,), batch_size=batch_size, seed=seed)
+                           input_shape=(generator.latent_dim,), batch_size=batch_size, seed=seed,
+                           skip_weights=check_skip_weights(skip_weights))
     return run.run({"interface": interface, **checks})
 
 
 def check_discriminator(discriminator: Discriminator, *, images: Any = None,
-                        batch_size: int = 2, seed: int = 0,
+                        batch_size: int = 2, seed: int = 0, skip_weights: Iterable[str] = (),
                         skip: Iterable[str] = ()) -> ConformanceReport:
     """Check that a discriminator does what the trainer relies on.
 
     The same checks as :func:`check_generator` (``interface``, ``config``, ``build``,
-    ``shapes``, ``determinism``, ``gradients``, ``training``), where the input is a batch of
-    images ``(n, *image_shape)`` and the output must be ``(n, 1)``; with
+    ``shapes``, ``determinism``, ``gradients``, ``training``, ``save``), where the input is a
+    batch of images ``(n, *image_shape)`` and the output must be ``(n, 1)``; with
     ``output_activation = "sigmoid"`` every score must lie in [0, 1].
+
+    Unlike a generator's, a discriminator's frozen weights fail ``training``: freezing the
+    discriminator is Keras 2's way to train the generator through a combined model, and in
+    gankit it would stop the discriminator from learning at all.
 
     Args:
         discriminator: the component, configured small.
         images: tiny real data ``(n, *image_shape)`` to use; default: seeded noise in [0, 1].
         batch_size: the batch size when ``images`` is not given.
         seed: the seed for weights and the noise images.
+        skip_weights: parts of weight paths whose weights ``gradients`` and ``training``
+            leave out (also when frozen, for a discriminator that freezes a pretrained part
+            by design), each named in the report's notes.
         skip: names of checks not to run.
 
     Raises:
@@ -117,15 +136,18 @@ def check_discriminator(discriminator: Discriminator, *, images: Any = None,
         batch_size = max(1, min(batch_size, len(images)))
     checks = _model_checks(discriminator, run, inputs, output_shape=(1,),
                            input_shape=tuple(discriminator.image_shape), batch_size=batch_size,
-                           seed=seed, check_output=scores_in_range)
+                           seed=seed, skip_weights=check_skip_weights(skip_weights),
+                           check_output=scores_in_range)
     return run.run({"interface": interface, **checks})
 
 
 def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray], *,
                   output_shape: tuple, input_shape: tuple, batch_size: int, seed: int,
+                  skip_weights: tuple[str, ...] = (),
                   check_output: Callable[[np.ndarray], None] = lambda _: None):
     """The checks both model kinds share, as name -> function."""
     built: dict[str, Any] = {}
+    role = component.kind
 
     def build_seeded():
         import keras
@@ -146,8 +168,6 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
         if shared:
             run.fail("build() returned two models that share weights; build a new model "
                      "(new layers) on each call")
-        if not model.trainable_weights:
-            run.fail("the model has no trainable weights, so training cannot change it")
         declared = [tuple(t.shape) for t in getattr(model, "inputs", None) or []]
         if declared and declared != [(None, *input_shape)]:
             run.fail(f"the model takes inputs of shape {declared}, expected "
@@ -200,6 +220,9 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
             loss = _probe_loss(model(x, training=True), seed)
         weights = model.trainable_weights
         grads = tape.gradient(loss, weights)
+        kept = [(w, g) for w, g in zip(weights, grads)
+                if not skipped_weight(w.path, skip_weights)]
+        weights, grads = [w for w, _ in kept], [g for _, g in kept]
         none = [w.path for w, g in zip(weights, grads) if g is None]
         if none:
             run.fail(f"no gradient reaches {_listing(none)}: the output does not depend on "
@@ -219,6 +242,12 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
 
         model = build_seeded()
         weights = model.trainable_weights
+        unknown = unmatched_skip_weights([model], skip_weights)
+        if unknown:
+            run.fail(f"skip_weights entry '{unknown[0]}' matches no weight of the {role}; its "
+                     f"weights are {', '.join(repr(w.path) for w in model.weights[:8])}"
+                     f"{' ...' if len(model.weights) > 8 else ''}")
+        weights_to_train(model, role, run, skip_weights)  # frozen or none at all: fail early
         optimizer = keras.optimizers.Adam(1e-3)
         optimizer.build(weights)
         x = tf.constant(inputs(batch_size))
@@ -227,23 +256,142 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
         def step(x):
             with tf.GradientTape() as tape:
                 loss = _probe_loss(model(x, training=True), seed)
-            optimizer.apply(tape.gradient(loss, weights), weights)
+            grads = tape.gradient(loss, weights)
+            # A skipped weight may get no gradient; as in gankit's own update, it gets zero.
+            optimizer.apply([tf.zeros_like(w) if g is None else g
+                             for w, g in zip(weights, grads)], weights)
             return loss
 
-        before = [_value(w) for w in weights]
-        loss = float(step(x))
+        before = {id(w): _value(w) for w in weights}
+        logger = tf.get_logger()  # each check compiles afresh: no "frequent retracing" notice
+        level = logger.level
+        logger.setLevel("ERROR")
+        try:
+            loss = float(step(x))
+        finally:
+            logger.setLevel(level)
         if not np.isfinite(loss):
             run.fail(f"the loss of one training step is {loss}")
-        unchanged = [w.path for w, old in zip(weights, before) if np.array_equal(_value(w), old)]
+        expected = weights_to_train(model, role, run, skip_weights)  # frozen in call()
+        unchanged = [w.path for w in expected
+                     if id(w) in before and np.array_equal(_value(w), before[id(w)])]
         if unchanged:
             run.fail(f"one compiled Adam step left {_listing(unchanged)} unchanged")
         after = np.asarray(model(x, training=False))
         if not np.isfinite(after).all():
             run.fail("after one training step the output has non-finite values")
 
+    def save():
+        import os
+        import tempfile
+
+        import keras
+
+        model = built.get("model") or build_seeded()
+        x = inputs(batch_size)
+        expected = np.asarray(model(x, training=False))
+        with tempfile.TemporaryDirectory(prefix="gankit-save-") as folder:
+            path = os.path.join(folder, f"{role}.keras")
+            try:
+                model.save(path)
+            except Exception as exc:  # noqa: BLE001 - reported as this check's failure
+                run.fail(f"saving the model as .keras raised {type(exc).__name__}: {exc}; "
+                         f"{_SERIALIZABLE}")
+            try:
+                loaded = keras.models.load_model(path, compile=False)
+            except Exception as exc:  # noqa: BLE001
+                run.fail(f"keras.models.load_model(compile=False) of the saved .keras file "
+                         f"raised {type(exc).__name__}: {str(exc).splitlines()[0][:300]}; "
+                         f"{_SERIALIZABLE}")
+        if len(loaded.weights) != len(model.weights):
+            run.fail(f"the saved model has {len(model.weights)} weights but the loaded one "
+                     f"{len(loaded.weights)}; {_SERIALIZABLE}")
+        for original, restored in zip(model.weights, loaded.weights):
+            if (original.shape != restored.shape
+                    or not np.array_equal(_value(original), _value(restored))):
+                run.fail(f"weight '{original.path}' differs after saving and loading the model "
+                         f"(loaded as '{restored.path}'); {_SERIALIZABLE}")
+        again = np.asarray(loaded(x, training=False))
+        if again.shape != expected.shape or not np.array_equal(again, expected):
+            worst = (float(np.max(np.abs(again - expected))) if again.shape == expected.shape
+                     else float("nan"))
+            run.fail(f"the loaded model's outputs differ from the saved model's (largest "
+                     f"difference {worst:.3g}, shapes {again.shape} and {expected.shape}); a "
+                     f"layer's get_config() leaves out a setting its call() uses")
+
     return {"config": lambda: check_config_round_trip(component, run.fail), "build": build,
             "shapes": shapes, "determinism": determinism, "gradients": gradients,
-            "training": training}
+            "training": training, "save": save}
+
+
+_SERIALIZABLE = ("build the model from serialisable layers: register a custom layer with "
+                 "@keras.saving.register_keras_serializable(package=...) and give it a "
+                 "get_config() returning its constructor arguments; Keras' safe mode refuses "
+                 "Lambda layers")
+
+_FROZEN_ADVICE = ("gankit updates each model with the gradient of its own loss with respect to "
+                  "its own weights only, so the Keras 2 habit of setting "
+                  "discriminator.trainable = False to train the generator through a combined "
+                  "model is not needed: remove it. If the freezing is by design (a pretrained "
+                  "feature extractor), name those weights in skip_weights")
+
+
+def frozen_weights(model) -> list:
+    """The weights created trainable that are frozen now: ``trainable = False`` was set on
+    the model, on a layer (in ``build`` or in ``call``) or on the variable itself.
+
+    Weights created non-trainable (batch-norm statistics, spectral-norm vectors, seeds) are
+    not frozen: they were never meant to be trained.
+    """
+    trainable = {id(w) for w in model.trainable_weights}
+    layers = (model._flatten_layers(include_self=True, recursive=True)
+              if hasattr(model, "_flatten_layers") else [model, *getattr(model, "layers", [])])
+    found, seen = [], set()
+    for layer in layers:
+        # Keras keeps the weights a layer created trainable in this list, frozen or not.
+        for weight in getattr(layer, "_trainable_variables", ()):
+            if id(weight) not in trainable and id(weight) not in seen:
+                seen.add(id(weight))
+                found.append(weight)
+    return found
+
+
+def weights_to_train(model, role: str, run: CheckRun, skip_weights: tuple[str, ...]) -> list:
+    """The trainable weights of ``model`` that one training step must change.
+
+    Fails ``run`` if the model has nothing to train, or if it is a discriminator with frozen
+    weights that ``skip_weights`` does not name. Frozen generator weights and skipped
+    weights are noted in the report. An entry of ``skip_weights`` is a part of a weight's
+    path (``"score/bias"``).
+    """
+    frozen = [w for w in frozen_weights(model) if not skipped_weight(w.path, skip_weights)]
+    if frozen and role == "discriminator":
+        run.fail(f"the discriminator has frozen (untrainable) weights: "
+                 f"{_listing([w.path for w in frozen])} "
+                 f"{'was' if len(frozen) == 1 else 'were'} created trainable but "
+                 f"trainable = False was set on the model or a layer, so training never "
+                 f"updates {'it' if len(frozen) == 1 else 'them'}. {_FROZEN_ADVICE}")
+    if frozen:
+        run.note(f"the {role}'s {_listing([w.path for w in frozen])} "
+                 f"{'is' if len(frozen) == 1 else 'are'} frozen (trainable = False) and "
+                 f"{'was' if len(frozen) == 1 else 'were'} not expected to change")
+    if not model.trainable_weights:
+        run.fail(f"the {role} has no trainable weights, so training cannot change it")
+    kept = []
+    for weight in model.trainable_weights:
+        pattern = skipped_weight(weight.path, skip_weights)
+        if pattern is None:
+            kept.append(weight)
+        else:
+            run.note(f"the {role}'s weight '{weight.path}' was not checked (skip_weights "
+                     f"entry '{pattern}')")
+    return kept
+
+
+def unmatched_skip_weights(models, skip_weights: tuple[str, ...]) -> list[str]:
+    """The entries of ``skip_weights`` that name no weight of any of ``models``."""
+    paths = [w.path for model in models for w in model.weights]
+    return [p for p in skip_weights if not any(p in path for path in paths)]
 
 
 def _value(variable) -> np.ndarray:

@@ -1,24 +1,30 @@
 """CIFAR-10 from the original python-pickle release, optionally one class only.
 
 Reads the same files as ``keras.datasets.cifar10.load_data`` and shares its download cache,
-without importing TensorFlow or Keras.
+without importing TensorFlow or Keras. The images come with their class labels, numbered
+``0 .. len(class_names) - 1`` (with ``label`` set: one class, numbered 0).
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import http.client
 import io
+import lzma
 import os
 import pickle
 import shutil
+import stat
 import sys
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -44,6 +50,14 @@ _NETWORK_ERRORS = (urllib.error.URLError, ConnectionError, TimeoutError,
 
 _EXPECTED = (f"a {ARCHIVE_NAME} archive, an extracted {BATCHES_DIR} folder "
              "(data_batch_1..5, test_batch), or a folder that contains either")
+# An original batch is 31 MB; a bigger "batch" is another file, and is not read into memory.
+MAX_BATCH_BYTES = 256 << 20
+# Compressed tar formats by their first bytes; their readers check the data's own checksum.
+_COMPRESSED = ((b"\x1f\x8b", "gzip", lambda raw: gzip.GzipFile(fileobj=raw)),
+               (b"BZh", "bzip2", bz2.BZ2File),
+               (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile))
+# What reading a damaged archive raises (zlib.error: the gzip reader does not wrap it).
+_ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 def keras_cache_dir() -> Path:
@@ -61,7 +75,7 @@ class Cifar10Dataset(gankit.Dataset):
 
     name = "cifar10"
     params = {
-        "path": Param(str, default=None, nullable=True,
+        "path": Param(str, default=None, nullable=True, is_path=True,
                       doc=f"{_EXPECTED}; null downloads it once into the cache"),
         "cache_dir": Param(str, default=None, nullable=True,
                            doc="where the download is cached; null is Keras' ~/.keras/datasets"),
@@ -86,30 +100,59 @@ class Cifar10Dataset(gankit.Dataset):
     def value_range(self) -> tuple[float, float]:
         return self._value_range
 
-    def load(self) -> np.ndarray:
-        """Return the split's images (of ``label`` only, if set) in the original order.
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The ten CIFAR-10 names in the order of ``batches.meta``, or only the one kept by
+        ``label`` (its images are then labelled 0)."""
+        return CLASS_NAMES if self._label is None else (CLASS_NAMES[self._label],)
+
+    def load(self) -> gankit.Examples:
+        """Return the split's images (of ``label`` only, if set) in the original order, with
+        int32 labels indexing :attr:`class_names`.
 
         Raises:
             DatasetError: if the data is missing, cannot be downloaded, or is malformed.
         """
         names = SPLIT_FILES[self.config["split"]]
-        location = self._locate()
+        try:
+            location = self._locate()
+        except OSError as exc:  # e.g. a folder on the way that this user may not enter
+            where = exc.filename or self.config["path"] or self.config["cache_dir"]
+            raise DatasetError(f"cannot look for CIFAR-10 in {where} ({exc.strerror or exc}); "
+                               "check its permissions") from None
         batches = [_parse_batch(data, location / name)
                    for name, data in _read_batches(location, names)]
         pixels = np.concatenate([p for p, _ in batches])
+        labels = np.concatenate([lab for _, lab in batches]).astype(np.int32)
         if self._label is not None:
-            pixels = pixels[np.concatenate([lab for _, lab in batches]) == self._label]
+            pixels = pixels[labels == self._label]
+            labels = np.zeros(len(pixels), np.int32)  # the one class of class_names
         images = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return scale_pixels(images, self._value_range)
+        return gankit.Examples(scale_pixels(images, self._value_range), labels)
+
+    def preflight(self) -> None:
+        """A given ``dataset.path`` exists and holds CIFAR-10 (nothing is read or downloaded)."""
+        if self.config["path"] is not None:
+            try:
+                self._locate()
+            except OSError as exc:
+                raise DatasetError(f"cannot look for CIFAR-10 in {self.config['path']} "
+                                   f"({exc.strerror or exc}); check its permissions") from None
 
     def _locate(self) -> Path:
         """The batches folder or archive to read, downloading it if nothing is given or cached."""
         if self.config["path"] is not None:
             path = Path(self.config["path"]).expanduser()
-            if not path.exists():
-                raise DatasetError(f"dataset.path: {path} does not exist; expected {_EXPECTED}")
-            if path.is_file():
+            try:
+                mode = path.stat().st_mode
+            except FileNotFoundError:
+                raise DatasetError(f"dataset.path: {path} does not exist; expected "
+                                   f"{_EXPECTED}") from None
+            if stat.S_ISREG(mode):
                 return path
+            if not stat.S_ISDIR(mode):
+                raise DatasetError(f"dataset.path: {path} is not a regular file or folder; "
+                                   f"expected {_EXPECTED}")
             found = _find_in(path)
             if found is None:
                 raise DatasetError(f"dataset.path: {path} has no CIFAR-10 batch files, "
@@ -119,6 +162,11 @@ class Cifar10Dataset(gankit.Dataset):
         found = _find_in(cache) if cache.is_dir() else None
         if found is not None:
             return found
+        for name, kind in ((KERAS_ARCHIVE, "file"), (KERAS_EXTRACTED, "folder")):
+            if (cache / name).exists() or (cache / name).is_symlink():  # in the way of the download
+                raise DatasetError(f"{cache / name} is in the way of the CIFAR-10 download (it "
+                                   f"should be a {kind} or not exist); remove it, or set "
+                                   "dataset.cache_dir to another folder")
         archive = _download(self.config["url"], cache / KERAS_ARCHIVE, cache)
         return _extract(archive, cache / KERAS_EXTRACTED) / BATCHES_DIR
 
@@ -158,25 +206,98 @@ def _read_batches(location: Path, names: tuple[str, ...]) -> list[tuple[str, byt
         if missing:
             raise DatasetError(f"{location} has no {', '.join(missing)}; expected "
                                f"a complete {BATCHES_DIR} folder (data_batch_1..5, test_batch)")
-        try:
-            return [(name, (location / name).read_bytes()) for name in names]
-        except OSError as exc:
-            raise DatasetError(f"cannot read CIFAR-10 batches in {location}: {exc}") from None
-    found: dict[str, bytes] = {}
-    try:
-        with tarfile.open(location, "r|*") as tar:
-            for member in tar:
-                name = member.name.rsplit("/", 1)[-1]
-                if member.isfile() and name in names and name not in found:
-                    found[name] = tar.extractfile(member).read()
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise DatasetError(f"{location} is not a readable {ARCHIVE_NAME} archive "
-                           f"({exc}); expected {_EXPECTED}") from None
+        batches = []
+        for name in names:
+            with _open_file(location / name) as file:
+                batches.append((name, _read_limited(file, location / name)))
+        return batches
+    with _open_file(location) as raw:
+        found, intact = _read_archive(raw, location, names)
     missing = [name for name in names if name not in found]
+    if missing and not intact:
+        raise _corrupt(location, f"its list of files breaks off after {len(found)} batches")
     if missing:
         raise DatasetError(f"archive {location} has no {BATCHES_DIR}/"
                            f"{', '.join(missing)}; expected the original {ARCHIVE_NAME}")
     return [(name, found[name]) for name in names]
+
+
+def _read_archive(raw: BinaryIO, location: Path,
+                  names: tuple[str, ...]) -> tuple[dict[str, bytes], bool]:
+    """The named members of a (compressed) tar archive, read in one pass, and whether the
+    archive ended cleanly. A compressed archive is read to its end, so its checksum is
+    verified: damage anywhere is reported, not passed on as wrong pixels or missing batches."""
+    head = raw.read(6)
+    raw.seek(0)
+    compression = next(((kind, reader) for magic, kind, reader in _COMPRESSED
+                        if head.startswith(magic)), None)
+    stream = compression[1](raw) if compression else raw
+    try:
+        tar = tarfile.open(fileobj=stream, mode="r|")
+    except _ARCHIVE_ERRORS as exc:
+        if compression is None:
+            raise DatasetError(f"{location} is not a readable {ARCHIVE_NAME} archive "
+                               f"({_reason(exc)}); expected {_EXPECTED}") from None
+        raise _corrupt(location, f"{compression[0]} data: {_reason(exc)}") from None
+    found: dict[str, bytes] = {}
+    try:
+        with tar:
+            for member in tar:
+                name = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and name in names and name not in found:
+                    if member.size > MAX_BATCH_BYTES:
+                        raise DatasetError(f"{location / name} is {member.size} bytes, not a "
+                                           f"CIFAR-10 batch (about 31 MB); expected the original "
+                                           f"{ARCHIVE_NAME}")
+                    found[name] = tar.extractfile(member).read()
+            # tarfile stops without a word at a damaged header: after the last member there
+            # must be nothing but the zero blocks that end a tar archive.
+            intact = _only_zeros_left(tar.fileobj)
+    except _ARCHIVE_ERRORS as exc:
+        raise _corrupt(location, _reason(exc)) from None
+    return found, intact
+
+
+def _only_zeros_left(stream: Any) -> bool:
+    """Read ``stream`` to its end (checking a compressed one's checksum): only zero bytes?"""
+    clean = True
+    while chunk := stream.read(1 << 20):
+        clean = clean and not chunk.strip(b"\0")
+    return clean
+
+
+def _corrupt(location: Path, reason: str) -> DatasetError:
+    return DatasetError(f"{location} is corrupt or truncated ({reason}); delete it and download "
+                        f"{ARCHIVE_NAME} again")
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _open_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file (without blocking on a pipe)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path} ({exc.strerror or exc}); check its "
+                           "permissions") from None
+    file = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        file.close()
+        raise DatasetError(f"{path} is not a regular file; expected {_EXPECTED}")
+    return file
+
+
+def _read_limited(file: BinaryIO, path: Path) -> bytes:
+    try:
+        data = file.read(MAX_BATCH_BYTES + 1)
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path} ({exc.strerror or exc})") from None
+    if len(data) > MAX_BATCH_BYTES:
+        raise DatasetError(f"{path} is larger than {MAX_BATCH_BYTES >> 20} MB, not a CIFAR-10 "
+                           "batch (about 31 MB)")
+    return data
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -196,16 +317,28 @@ def _parse_batch(data: bytes, where: Path) -> tuple[np.ndarray, np.ndarray]:
     """(pixels ``(n, 3072)`` uint8 channel-major, labels ``(n,)``) of one pickled batch."""
     try:
         batch = _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
-        pixels = np.asarray(batch[b"data"])
-        labels = np.asarray(batch[b"labels"]).reshape(-1)
     except Exception as exc:  # a corrupt pickle raises almost anything
         raise DatasetError(f"{where} is not a readable CIFAR-10 batch (a pickled dict with "
                            f"b'data' and b'labels'): {type(exc).__name__}: {exc}") from None
-    if pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != 3072 \
-            or labels.shape != (len(pixels),):
-        raise DatasetError(f"{where}: expected b'data' of shape (n, 3072) uint8 and n labels, got "
-                           f"{pixels.dtype} {pixels.shape} and {labels.shape[0]} labels")
-    return pixels, labels
+    if not isinstance(batch, dict) or not {b"data", b"labels"} <= batch.keys():
+        got = (f"a dict with keys {sorted(map(repr, batch))[:6]}" if isinstance(batch, dict)
+               else f"a pickled {type(batch).__name__}")
+        raise DatasetError(f"{where} is not a CIFAR-10 batch: expected a pickled dict with "
+                           f"b'data' and b'labels', got {got}")
+    pixels, labels = batch[b"data"], batch[b"labels"]
+    # Checked before any conversion: np.asarray of a forged nested list can take forever.
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2 \
+            or pixels.shape[1] != 3072 or pixels.nbytes > len(data):
+        got = (f"{pixels.dtype} {pixels.shape}" if isinstance(pixels, np.ndarray)
+               else type(pixels).__name__)
+        raise DatasetError(f"{where}: expected b'data' of shape (n, 3072) uint8 (a numpy array), "
+                           f"got {got}")
+    if not isinstance(labels, (list, np.ndarray)) or len(labels) != len(pixels) or not all(
+            type(v) is int or isinstance(v, np.integer) for v in labels) \
+            or any(not 0 <= v < len(CLASS_NAMES) for v in labels):
+        raise DatasetError(f"{where}: expected b'labels' to be {len(pixels)} class indices "
+                           f"0-9 (one per image)")
+    return pixels, np.asarray(labels, dtype=np.int64)
 
 
 def _download(url: str, target: Path, cache: Path) -> Path:

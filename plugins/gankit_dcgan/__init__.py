@@ -1,5 +1,6 @@
-"""Built-in plugin: the frog DCGAN of Chollet's CIFAR-10 example (generator, discriminator,
-and the alternating training strategy)."""
+"""Built-in plugin: the frog DCGAN models of Chollet's CIFAR-10 example (generator and
+discriminator). The article's training step is the ``gan`` strategy configured as the
+article (recipes/frog_dcgan.yaml)."""
 
 import gankit
 
@@ -8,8 +9,6 @@ import gankit
 def gankit_register_components(register):
     from gankit_dcgan.discriminator import FrogDCGANDiscriminator
     from gankit_dcgan.generator import FrogDCGANGenerator
-    from gankit_dcgan.strategy import AlternatingStrategy
 
     register(FrogDCGANGenerator)
     register(FrogDCGANDiscriminator)
-    register(AlternatingStrategy)

@@ -22,7 +22,7 @@ class FrogDCGANDiscriminator(Discriminator):
         "width": Param(int, 32, min=1, doc="image width"),
         "channels": Param(int, 3, min=1, doc="image channels"),
         "filters": Param(int, 128, min=1, doc="channels of every convolution"),
-        "dropout": Param(float, 0.4, min=0.0, max=1.0, min_exclusive=False,
+        "dropout": Param(float, 0.4, min=0.0, max=0.99,
                          doc="dropout rate before the final Dense layer"),
         "leaky_relu_slope": Param(float, 0.3, min=0.0, max=1.0,
                                   doc="negative slope of LeakyReLU (0.3: the Keras default the article uses)"),
@@ -36,11 +36,6 @@ class FrogDCGANDiscriminator(Discriminator):
                 raise RecipeError(f"expected at least {smallest} (four unpadded convolutions "
                                   f"shrink the image), got {self.config[key]}",
                                   path=f"discriminator.{key}")
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        c = self.config
-        return (c["height"], c["width"], c["channels"])
 
     def build(self):
         import keras

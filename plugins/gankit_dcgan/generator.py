@@ -34,15 +34,6 @@ class FrogDCGANGenerator(Generator):
                 raise RecipeError(f"expected an even number (the generator upsamples by 2), got "
                                   f"{self.config[key]}", path=f"generator.{key}")
 
-    @property
-    def latent_dim(self) -> int:
-        return self.config["latent_dim"]
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        c = self.config
-        return (c["height"], c["width"], c["channels"])
-
     def build(self):
         import keras
         from keras import layers

@@ -23,12 +23,21 @@ def run_cli(capsys, *args):
      "train.batchsize: unknown key (did you mean 'batch_size'?); valid keys here: batch_size,"),
     (["--set", "generator.type=frog_dcgn"],
      "generator.type: no generator named 'frog_dcgn' (did you mean 'frog_dcgan'?); "
-     "registered generators: frog_dcgan (gankit)"),
+     "registered generators: dcgan (gankit), frog_dcgan (gankit), resnet (gankit)"),
     (["--set", "train.batch_size='64'"],
-     "train.batch_size: expected an integer >= 1, got the string '64'"),
-    (["--set", "strategy.clipvalue=-1"], "strategy.clipvalue: expected a number > 0.0 (or null), got -1.0"),
-    (["--set", "strategy.lr=0.001"], "strategy.lr: 'lr' is a legacy name"),
+     "train.batch_size: expected an integer in [1, 65536], got the string '64'"),
+    (["--set", "optimizers.generator.clipvalue=-1"],
+     "optimizers.generator.clipvalue: expected a number > 0.0 (or null), got -1.0"),
+    (["--set", "strategy.label_noise=0.1"], "strategy.label_noise: 'label_noise' is a legacy name"),
     (["--set", "train.steps"], "--set: expected KEY=VALUE (e.g. train.steps=20), got 'train.steps'"),
+    # a mistake across sections, and one only a component's constructor can see
+    (["--set", "loss=hinge"], "loss: the loss 'hinge' expects logits, but the discriminator "
+                              "'frog_dcgan' outputs probabilities (a sigmoid output)"),
+    (["--set", "regularizers=[{type: r1, every: 2000}]"],
+     "regularizers[0].every: 2000 is more than train.steps (1000)"),
+    (["--set", "optimizers.generator.clipnorm=1", "--set", "optimizers.generator.clipvalue=1"],
+     "optimizers.generator.clipvalue: set at most one of clipnorm, clipvalue and global_clipnorm"),
+    (["--set", "augmenter={type: diffaugment, policy: [colour]}"], "augmenter.policy: "),
 ])
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_recipe_mistakes(capsys, tmp_path, command, args, message):
@@ -43,8 +52,8 @@ def test_recipe_mistakes(capsys, tmp_path, command, args, message):
 def test_validate_ok(capsys):
     code, out, err = run_cli(capsys, "validate", FROG)
     assert code == 0
-    assert "OK: generator frog_dcgan (gankit), discriminator frog_dcgan (gankit), dataset " \
-           "cifar10 (gankit), strategy alternating (gankit); 1000 steps of batch 2" in out
+    assert "OK: generator frog_dcgan, discriminator frog_dcgan, dataset cifar10, loss bce, " \
+           "augmenter none, strategy gan; 1000 steps of batch 2" in out
 
 
 def test_validate_print_shows_every_default(capsys):
@@ -90,4 +99,4 @@ def test_real_process_prints_no_traceback(tmp_path):
                            "train.batch_size=0"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"gankit: error: {FROG}: train.batch_size: expected an "
-                                   "integer >= 1, got 0")
+                                   "integer in [1, 65536], got 0")

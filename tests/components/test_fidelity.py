@@ -1,8 +1,11 @@
-"""The built-in strategy against a transcription of the article's train_on_batch loop.
+"""The frog recipe's training (the ``gan`` strategy with the ``bce`` loss and RMSprop, as
+recipes/frog_dcgan.yaml configures them) against a transcription of the article's
+train_on_batch loop.
 
 Both start from the same weights and see the same latents, label noise and real batches
 (dropout off, so the discriminator is deterministic); after a few steps every weight of
-both models must agree to float tolerance.
+both models must agree to float tolerance. The session is built from the frog recipe's own
+loss, optimizers and strategy sections, so the test follows the recipe if it changes.
 """
 
 import keras
@@ -10,9 +13,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pathlib import Path
+
+from gankit.interfaces import Batch
+from gankit.recipe import load_recipe
+from gankit.training.context import step_context
+from gankit.training.session import Parts, SessionConfig, TrainingSession
 from gankit_dcgan.discriminator import FrogDCGANDiscriminator
 from gankit_dcgan.generator import FrogDCGANGenerator
-from gankit_dcgan.strategy import AlternatingStrategy
+
+FROG = Path(__file__).parents[2] / "recipes" / "frog_dcgan.yaml"
 
 LATENT, SIZE, BATCH, STEPS = 8, 24, 3, 4
 
@@ -58,25 +68,44 @@ def _transcription(generator, discriminator):
     return step
 
 
-def test_alternating_strategy_matches_the_article_loop():
+def _frog_session(xla):
+    """A session with the frog recipe's loss, optimizers and strategy, on small frog models."""
+    recipe = load_recipe(FROG)
+    parts = Parts(generator=FrogDCGANGenerator(latent_dim=LATENT, height=SIZE, width=SIZE,
+                                               base_filters=8, filters=8),
+                  discriminator=FrogDCGANDiscriminator(height=SIZE, width=SIZE, filters=8,
+                                                       dropout=0.0),
+                  loss=recipe.create("loss"), strategy=recipe.create("strategy"),
+                  optimizers=recipe.create("optimizer"))
+    return TrainingSession(parts, SessionConfig(seed=7, batch_size=BATCH, xla=xla)).build()
+
+
+def _article_inputs(step):
+    """The latents and label noise the session draws at ``step`` (the same named streams)."""
+    ctx = step_context(7, tf.constant(step, tf.int64))
+    return {"d_latents": ctx.normal("d_latents/0", (BATCH, LATENT)),
+            "label_noise": ctx.child("loss/d0").uniform("label_noise", (2 * BATCH, 1)),
+            "g_latents": ctx.normal("g_latents", (BATCH, LATENT))}
+
+
+@pytest.mark.parametrize("xla", ["auto", "off"])
+def test_the_frog_recipe_matches_the_article_loop(xla):
     real = np.random.default_rng(0).uniform(0, 1, (BATCH * STEPS, SIZE, SIZE, 3)).astype("float32")
-    gen_a, disc_a = _models(1)
+    session = _frog_session(xla)
+    gen_a, disc_a = session.generator, session.discriminator
     gen_b, disc_b = _models(2)
     gen_b.set_weights(gen_a.get_weights())
     disc_b.set_weights(disc_a.get_weights())
     initial = [w.copy() for w in gen_a.get_weights() + disc_a.get_weights()]
-
-    strategy = AlternatingStrategy()
-    strategy.setup(gen_a, disc_a, LATENT)
+    step_fn = session.step_function()
     article_step = _transcription(gen_b, disc_b)
 
     for step in range(STEPS):
-        inputs = strategy.draw_inputs(tf.constant([7, step], tf.int64), BATCH)
         batch = real[step * BATCH:(step + 1) * BATCH]
-        ours = strategy.train_step(tf.constant(batch), inputs)
-        d_loss, a_loss = article_step(batch, inputs)
-        np.testing.assert_allclose(float(ours.metrics["d_loss"]), d_loss, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(float(ours.metrics["g_loss"]), a_loss, rtol=1e-5, atol=1e-6)
+        metrics, _ = step_fn(tf.constant(step, tf.int64), Batch(tf.constant(batch[None])))
+        d_loss, a_loss = article_step(batch, _article_inputs(step))
+        np.testing.assert_allclose(float(metrics["d_loss"]), d_loss, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(float(metrics["g_loss"]), a_loss, rtol=1e-5, atol=1e-6)
 
     for name, a, b in [("generator", gen_a, gen_b), ("discriminator", disc_a, disc_b)]:
         for wa, wb in zip(a.get_weights(), b.get_weights()):
@@ -84,8 +113,8 @@ def test_alternating_strategy_matches_the_article_loop():
     # Both models really trained: no weight tensor of either is left as it started.
     final = gen_a.get_weights() + disc_a.get_weights()
     assert all(not np.array_equal(w0, w1) for w0, w1 in zip(initial, final))
-    for role, opt in strategy.optimizers.items():
-        assert int(opt.iterations.numpy()) == STEPS, role
+    for role, update in session.updates.items():
+        assert int(update.optimizer.iterations.numpy()) == STEPS, role
 
 
 def test_the_articles_freeze_ported_naively_stops_the_discriminator():

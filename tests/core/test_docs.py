@@ -19,3 +19,13 @@ def test_readme_quick_start_is_what_ci_runs():
     for command in ('python -m pip install -e ".[test]"', "python -m pytest"):
         assert command in readme and command in ci
     assert "gankit run recipes/frog_dcgan.yaml" in readme
+
+
+def test_every_shipped_recipe_validates():
+    from gankit.recipe import load_recipe
+
+    recipes = sorted((ROOT / "recipes").glob("*.yaml"))
+    assert len(recipes) >= 3
+    for path in recipes:
+        recipe = load_recipe(path)
+        assert recipe.name == path.stem

@@ -1,8 +1,10 @@
 """The CIFAR-10 dataset on a tiny archive in the original format (no network, no real data)."""
 
 import functools
+import gzip
 import hashlib
 import http.server
+import io
 import os
 import pickle
 import subprocess
@@ -13,6 +15,7 @@ import threading
 import numpy as np
 import pytest
 
+import gankit
 from gankit.errors import DatasetError, RecipeError
 from gankit_datasets import cifar10
 from gankit_datasets.cifar10 import CLASS_NAMES, Cifar10Dataset
@@ -58,14 +61,14 @@ def cifar(tmp_path):
 
 
 def test_load_from_folder_is_keras_scaling_bit_for_bit(cifar):
-    images = Cifar10Dataset(path=str(cifar["folder"])).load()
+    images = Cifar10Dataset(path=str(cifar["folder"])).load().images
     assert images.shape == (20, 32, 32, 3) and images.dtype == np.float32
     np.testing.assert_array_equal(images, cifar["train"].astype("float32") / 255.)
     assert images.min() == 0.0 and images.max() == 1.0
 
 
 def test_channel_major_rows_become_nhwc(cifar):
-    images = Cifar10Dataset(path=str(cifar["folder"])).load()
+    images = Cifar10Dataset(path=str(cifar["folder"])).load().images
     raw = cifar["train_raw"][3]
     assert images[3, 0, 1, 0] == np.float32(raw[1]) / 255     # red, row 0, column 1
     assert images[3, 0, 0, 1] == np.float32(raw[1024]) / 255  # green, row 0, column 0
@@ -76,26 +79,60 @@ def test_channel_major_rows_become_nhwc(cifar):
 def test_archive_and_parent_folders_give_the_same_images(cifar, where):
     path = {"archive": cifar["archive"], "parent_of_folder": cifar["folder"].parent,
             "parent_of_archive": cifar["archive"].parent}[where]
-    images = Cifar10Dataset(path=str(path)).load()
+    images = Cifar10Dataset(path=str(path)).load().images
     np.testing.assert_array_equal(images, cifar["train"].astype("float32") / 255.)
 
 
 @pytest.mark.parametrize("label", ["frog", 6])
 def test_label_keeps_one_class_in_original_order(cifar, label):
-    images = Cifar10Dataset(path=str(cifar["archive"]), label=label).load()
+    dataset = Cifar10Dataset(path=str(cifar["archive"]), label=label)
+    images, labels = dataset.load()
     np.testing.assert_array_equal(images, cifar["train"][[6, 16]].astype("float32") / 255.)
+    # the one class kept is class 0 of its own list of names
+    assert dataset.class_names == ("frog",)
+    assert labels.dtype == np.int32 and labels.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("source", ["folder", "archive"])
+def test_labels_are_aligned_with_their_images(cifar, source):
+    dataset = Cifar10Dataset(path=str(cifar[source]))
+    loaded = dataset.load()
+    assert isinstance(loaded, gankit.Examples)
+    assert loaded.labels.dtype == np.int32 and loaded.labels.shape == (20,)
+    np.testing.assert_array_equal(loaded.labels, cifar["train_labels"])
+    for i in (0, 6, 13, 19):  # across batches: image i is the one labelled train_labels[i]
+        np.testing.assert_array_equal(loaded.images[i], cifar["train"][i] / np.float32(255))
+
+
+def test_class_names_are_the_ten_in_batches_meta_order(cifar):
+    meta = pickle.loads((cifar["folder"] / "batches.meta").read_bytes())
+    assert Cifar10Dataset().class_names == tuple(n.decode() for n in meta[b"label_names"])
+    assert Cifar10Dataset().class_names == ("airplane", "automobile", "bird", "cat", "deer",
+                                            "dog", "frog", "horse", "ship", "truck")
+    assert Cifar10Dataset(label=3).class_names == ("cat",)
+
+
+def test_labels_survive_the_trainers_check(cifar):
+    from gankit.training.data import as_examples
+
+    dataset = Cifar10Dataset(path=str(cifar["folder"]), split="test")
+    examples = as_examples(dataset.load(), dataset.image_shape)
+    assert examples.labels.tolist() == cifar["test_labels"].tolist()
+    assert examples.labels.max() < len(dataset.class_names)
 
 
 def test_test_split(cifar):
-    images = Cifar10Dataset(path=str(cifar["folder"]), split="test").load()
+    images, labels = Cifar10Dataset(path=str(cifar["folder"]), split="test").load()
     np.testing.assert_array_equal(images, cifar["test"].astype("float32") / 255.)
+    assert labels.tolist() == [5, 6, 7, 8]
     frogs = Cifar10Dataset(path=str(cifar["folder"]), split="test", label="frog").load()
-    np.testing.assert_array_equal(frogs, cifar["test"][[1]].astype("float32") / 255.)
+    np.testing.assert_array_equal(frogs.images, cifar["test"][[1]].astype("float32") / 255.)
+    assert frogs.labels.tolist() == [0]
 
 
 def test_scale_to_minus_one_one(cifar):
     dataset = Cifar10Dataset(path=str(cifar["folder"]), scale=[-1, 1])
-    images = dataset.load()
+    images = dataset.load().images
     assert dataset.value_range == (-1.0, 1.0) and images.dtype == np.float32
     np.testing.assert_allclose(images, cifar["train"] / 127.5 - 1.0, atol=1e-6)
     assert images[0, 0, 0, 0] == -1.0 and images[0, 0, 1, 0] == 1.0
@@ -152,17 +189,80 @@ def test_folder_missing_one_batch(cifar):
     (cifar["folder"] / "data_batch_3").unlink()
     with pytest.raises(DatasetError, match="has no data_batch_3"):
         Cifar10Dataset(path=str(cifar["folder"])).load()
-    assert Cifar10Dataset(path=str(cifar["folder"]), split="test").load().shape == (4, 32, 32, 3)
+    test = Cifar10Dataset(path=str(cifar["folder"]), split="test").load()
+    assert test.images.shape == (4, 32, 32, 3)
 
 
-@pytest.mark.parametrize("content", [b"not an archive at all", "truncated"])
-def test_corrupt_archive(cifar, tmp_path, content):
+@pytest.mark.parametrize("content, message", [
+    (b"not an archive at all", "{bad} is not a readable cifar-10-python.tar.gz archive"),
+    (b"", "{bad} is not a readable cifar-10-python.tar.gz archive (empty file)"),
+    ("truncated", "{bad} is corrupt or truncated (Compressed file ended before the "
+                  "end-of-stream marker was reached); delete it and download "
+                  "cifar-10-python.tar.gz again"),
+    (b"\x1f\x8b\x08garbage", "{bad} is corrupt or truncated (gzip data: "),
+])
+def test_corrupt_archive(cifar, tmp_path, content, message):
     bad = tmp_path / "cifar-10-python.tar.gz"
     data = cifar["archive"].read_bytes()
     bad.write_bytes(data[: len(data) // 2] if content == "truncated" else content)
-    with pytest.raises(DatasetError, match="not a readable cifar-10-python.tar.gz") as err:
+    with pytest.raises(DatasetError) as err:
         Cifar10Dataset(path=str(bad)).load()
-    assert str(bad) in str(err.value)
+    assert str(err.value).startswith(message.format(bad=bad)), str(err.value)
+
+
+def _tar_bytes(folder):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    return bytearray(buffer.getvalue()), {m.name.rsplit("/", 1)[-1]: m for m in
+                                          tarfile.open(fileobj=io.BytesIO(buffer.getvalue()))}
+
+
+def test_damage_in_the_middle_is_not_reported_as_missing_batches(cifar, tmp_path):
+    """A damaged header ends tarfile's list of members without an error; the batches after
+    it are not "missing", the archive is broken."""
+    data, members = _tar_bytes(cifar["folder"])
+    header = members["data_batch_3"].offset
+    data[header:header + 100] = b"\xff" * 100  # the name field: the header checksum fails
+    bad = tmp_path / "cifar-10-python.tar.gz"
+    bad.write_bytes(gzip.compress(bytes(data)))
+    with pytest.raises(DatasetError) as err:
+        Cifar10Dataset(path=str(bad)).load()
+    assert str(err.value) == (f"{bad} is corrupt or truncated (its list of files breaks off "
+                              "after 2 batches); delete it and download cifar-10-python.tar.gz "
+                              "again")
+    # batches before the damage are there, so the test split (in front of it) is no excuse
+    assert "has no" not in str(err.value)
+
+
+@pytest.mark.parametrize("where", ["pixels", "header", "end"])
+def test_a_changed_byte_anywhere_fails_the_gzip_checksum(cifar, tmp_path, where):
+    """Stored (uncompressed) deflate blocks: a changed byte decompresses without error, so only
+    the gzip CRC, which is checked at the end of the stream, can catch it."""
+    data, members = _tar_bytes(cifar["folder"])
+    member = members["data_batch_1"]
+    position = {"pixels": member.offset_data + member.size // 2,
+                "header": members["data_batch_2"].offset + 3, "end": len(data) - 1}[where]
+    compressed = bytearray(gzip.compress(bytes(data), compresslevel=0))
+    index = compressed.find(bytes(data[position - 40:position + 1]))
+    assert index > 0  # the stored block holds the bytes as they are
+    compressed[index + 40] ^= 0x01
+    bad = tmp_path / "cifar-10-python.tar.gz"
+    bad.write_bytes(bytes(compressed))
+    with pytest.raises(DatasetError) as err:
+        Cifar10Dataset(path=str(bad), split="train").load()
+    assert str(err.value).startswith(f"{bad} is corrupt or truncated (")
+    assert str(err.value).endswith("delete it and download cifar-10-python.tar.gz again")
+
+
+def test_an_intact_archive_with_a_batch_left_out_still_says_which(cifar, tmp_path):
+    (cifar["folder"] / "data_batch_5").unlink()
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(cifar["folder"], arcname="cifar-10-batches-py")
+    with pytest.raises(DatasetError, match="has no cifar-10-batches-py/data_batch_5; expected "
+                                           "the original cifar-10-python.tar.gz"):
+        Cifar10Dataset(path=str(archive)).load()
 
 
 def test_corrupt_pickle(cifar):
@@ -188,6 +288,124 @@ def test_malformed_batch_contents(cifar):
     _write_batch(cifar["folder"] / "data_batch_4", np.zeros((2, 100), np.uint8), [0, 1])
     with pytest.raises(DatasetError, match=r"data_batch_4: expected b'data' of shape \(n, 3072\)"):
         Cifar10Dataset(path=str(cifar["folder"])).load()
+
+
+@pytest.mark.parametrize("batch, message", [
+    ([1, 2, 3], "is not a CIFAR-10 batch: expected a pickled dict with b'data' and b'labels', "
+                "got a pickled list"),
+    ({b"data": np.zeros((2, 3072), np.uint8)}, "got a dict with keys [\"b'data'\"]"),
+    ({b"data": [[0] * 3072] * 2, b"labels": [0, 1]}, "expected b'data' of shape (n, 3072) uint8 "
+                                                      "(a numpy array), got list"),
+    ({b"data": np.zeros((2, 3072), np.int64), b"labels": [0, 1]}, "got int64 (2, 3072)"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]},
+     "expected b'labels' to be 2 class indices 0-9 (one per image)"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, "2 class indices 0-9"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [b"cat", b"dog"]}, "class indices"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [True, False]}, "class indices"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": {0: 1, 1: 2}}, "class indices"),
+])
+def test_batches_of_the_wrong_structure(cifar, batch, message):
+    path = cifar["folder"] / "data_batch_2"
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(DatasetError) as err:
+        Cifar10Dataset(path=str(cifar["folder"])).load()
+    assert str(err.value).startswith(f"{path}") and message in str(err.value), str(err.value)
+
+
+def test_a_batch_larger_than_any_real_one_is_not_read(cifar, monkeypatch, tmp_path):
+    monkeypatch.setattr(cifar10, "MAX_BATCH_BYTES", 1000)
+    with pytest.raises(DatasetError, match="data_batch_1 is larger than 0 MB, not a CIFAR-10 "
+                                           r"batch \(about 31 MB\)"):
+        Cifar10Dataset(path=str(cifar["folder"])).load()
+    with pytest.raises(DatasetError, match=r"data_batch_\d is \d+ bytes, not a CIFAR-10 batch"):
+        Cifar10Dataset(path=str(cifar["archive"])).load()
+
+
+class _Evil:
+    """Pickles as a call of ``function(*args)``."""
+
+    def __init__(self, function, *args):
+        self.reduce = (function, args)
+
+    def __reduce__(self):
+        return self.reduce
+
+
+@pytest.mark.parametrize("make", [
+    lambda marker: _Evil(os.system, f"touch {marker}"),
+    lambda marker: _Evil(eval, f"open({str(marker)!r}, 'w')"),
+    lambda marker: _Evil(subprocess.call, ["touch", str(marker)]),
+    lambda marker: _Evil(np.save, str(marker), np.zeros(1)),  # an innocent-looking numpy call
+])
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_no_pickle_can_call_anything_but_the_array_rebuilders(cifar, tmp_path, make, protocol):
+    marker = tmp_path / "ran"
+    path = cifar["folder"] / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": make(marker), b"labels": [0]}, protocol=protocol))
+    with pytest.raises(DatasetError, match="data_batch_1 is not a readable CIFAR-10 batch .*"
+                                           "UnpicklingError: unexpected object"):
+        Cifar10Dataset(path=str(cifar["folder"])).load()
+    assert not list(tmp_path.glob("ran*"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_as_path_is_refused(tmp_path):
+    fifo = tmp_path / "cifar-10-python.tar.gz"
+    os.mkfifo(fifo)
+    with pytest.raises(DatasetError, match=f"dataset.path: {fifo} is not a regular file or "
+                                           "folder; expected a cifar-10-python.tar.gz"):
+        Cifar10Dataset(path=str(fifo)).load()
+
+
+@pytest.mark.parametrize("where", ["archive", "batch"])
+def test_a_file_without_read_permission_is_named(cifar, monkeypatch, where):
+    path = cifar["archive"] if where == "archive" else cifar["folder"] / "data_batch_3"
+    if os.geteuid() != 0:
+        path.chmod(0)
+    else:  # root reads anything: fail the open as the system would for a user
+        real_open = os.open
+
+        def deny(file, *args, **kwargs):
+            if os.fspath(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(cifar10.os, "open", deny)
+        monkeypatch.setattr(cifar10.tarfile, "open", _no_tarfile_by_name(path))
+        monkeypatch.setattr(cifar10.Path, "read_bytes", _no_read_bytes(path))
+    source = cifar["archive"] if where == "archive" else cifar["folder"]
+    with pytest.raises(DatasetError) as err:
+        Cifar10Dataset(path=str(source)).load()
+    assert str(err.value) == f"cannot read {path} (Permission denied); check its permissions"
+
+
+def _no_tarfile_by_name(path):
+    real = tarfile.open
+
+    def tar_open(name=None, *args, **kwargs):
+        if name is not None and os.fspath(name) == str(path):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real(name, *args, **kwargs)
+    return tar_open
+
+
+def _no_read_bytes(path):
+    real = cifar10.Path.read_bytes
+
+    def read_bytes(self):
+        if str(self) == str(path):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+    return read_bytes
+
+
+def test_a_folder_where_the_download_goes_is_reported_before_downloading(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / cifar10.KERAS_ARCHIVE).mkdir(parents=True)
+    with pytest.raises(DatasetError) as err:
+        Cifar10Dataset(url=CLOSED_PORT_URL, cache_dir=str(cache)).load()
+    assert str(err.value).startswith(f"{cache / cifar10.KERAS_ARCHIVE} is in the way of the "
+                                     "CIFAR-10 download (it should be a file or not exist)")
 
 
 def test_offline_without_cache_says_how_to_supply_the_archive(tmp_path):
@@ -230,7 +448,7 @@ def test_download_is_verified_cached_and_reused(cifar, server, tmp_path, monkeyp
     monkeypatch.setattr(cifar10, "ARCHIVE_MD5",
                         hashlib.md5(cifar["archive"].read_bytes()).hexdigest())
     cache = tmp_path / "cache"
-    images = Cifar10Dataset(url=url, cache_dir=str(cache), label="frog").load()
+    images = Cifar10Dataset(url=url, cache_dir=str(cache), label="frog").load().images
     np.testing.assert_array_equal(images, cifar["train"][[6, 16]].astype("float32") / 255.)
     assert requests == ["/cifar-10-python.tar.gz"]
     assert "Downloading CIFAR-10" in capsys.readouterr().err
@@ -239,7 +457,7 @@ def test_download_is_verified_cached_and_reused(cifar, server, tmp_path, monkeyp
                                                         cifar10.KERAS_ARCHIVE]
     assert (cache / cifar10.KERAS_EXTRACTED / "cifar-10-batches-py" / "test_batch").is_file()
 
-    again = Cifar10Dataset(url=url, cache_dir=str(cache), split="test").load()
+    again = Cifar10Dataset(url=url, cache_dir=str(cache), split="test").load().images
     np.testing.assert_array_equal(again, cifar["test"].astype("float32") / 255.)
     assert len(requests) == 1
 
@@ -261,7 +479,7 @@ def test_default_cache_honours_keras_home(cifar, tmp_path, monkeypatch, layout):
     (cache / layout).parent.mkdir(parents=True)
     source = cifar["archive"] if layout.endswith(".gz") else cifar["folder"]
     source.rename(cache / layout)
-    images = Cifar10Dataset(url=CLOSED_PORT_URL, split="test").load()
+    images = Cifar10Dataset(url=CLOSED_PORT_URL, split="test").load().images
     np.testing.assert_array_equal(images, cifar["test"].astype("float32") / 255.)
 
 

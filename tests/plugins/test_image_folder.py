@@ -1,11 +1,19 @@
 """The image-folder dataset on small PNG and JPEG files written by the tests."""
 
+import os
+import struct
+import threading
+import warnings
+import zlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from gankit.errors import DatasetError, RecipeError
-from gankit_datasets.image_folder import ImageFolderDataset
+from gankit_datasets import image_folder
+from gankit_datasets.image_folder import DatasetWarning, ImageFolderDataset
 
 SIZE = 8
 
@@ -66,13 +74,15 @@ def test_grayscale_and_colour_conversions(tmp_path):
     _save(tmp_path / "c.png", rgba)
 
     ones = _dataset(tmp_path, channels=1)
-    images = ones.load()
+    with pytest.warns(DatasetWarning, match="dropped the transparency .* of 1 of 3 images"):
+        images = ones.load()
     assert ones.image_shape == (SIZE, SIZE, 1) and images.shape == (3, SIZE, SIZE, 1)
     expected = np.asarray(Image.fromarray(colour).convert("L"))
     np.testing.assert_array_equal(images[0, ..., 0], expected.astype("float32") / 255.)
     np.testing.assert_array_equal(images[1, ..., 0], gray.astype("float32") / 255.)
 
-    rgb = _dataset(tmp_path).load()
+    with pytest.warns(DatasetWarning):
+        rgb = _dataset(tmp_path).load()
     np.testing.assert_array_equal(rgb[1], np.repeat(gray[..., None], 3, axis=2) / np.float32(255))
     np.testing.assert_array_equal(rgb[2], rgba[..., :3] / np.float32(255))  # alpha dropped
 
@@ -171,3 +181,217 @@ def test_shape_and_config_round_trip():
 def test_bad_params_are_recipe_errors(config, message):
     with pytest.raises(RecipeError, match=message):
         ImageFolderDataset(**config)
+
+
+# --- bit depth and transparency -------------------------------------------------------------
+
+def _png(path, height, width, colour_type, rows):
+    """A 16-bit PNG from big-endian rows (Pillow cannot write 16-bit colour PNGs)."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    raw = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rows)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+SIXTEEN = np.array([0, 1, 128, 129, 257, 300, 385, 386, 32767, 32896, 65278, 65279, 65534, 65535])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_greyscale_is_scaled_to_8_bits_not_clipped(tmp_path, channels):
+    values = np.resize(SIXTEEN, (SIZE, SIZE)).astype(np.uint16)
+    _png(tmp_path / "deep.png", SIZE, SIZE, 0, values)
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    images = _dataset(tmp_path, channels=channels).load()
+    expected = np.round(values / 257).astype(np.uint8)
+    assert list(expected.flat[:len(SIXTEEN)]) == [0, 0, 0, 1, 1, 1, 1, 2, 127, 128, 254, 254,
+                                                   255, 255]
+    np.testing.assert_array_equal(images[0] * 255, np.repeat(expected[..., None], channels, 2))
+
+
+def test_16_bit_greyscale_with_resize(tmp_path):
+    _png(tmp_path / "deep.png", 16, 16, 0, np.full((16, 16), 128 * 257, np.uint16))
+    images = _dataset(tmp_path, channels=1, on_size_mismatch="resize").load()
+    np.testing.assert_array_equal(images * 255, np.full((1, SIZE, SIZE, 1), 128.0))
+
+
+def test_16_bit_colour_is_within_one_level_of_exact(tmp_path):
+    values = np.resize(SIXTEEN, (SIZE, SIZE, 3)).astype(np.uint16)
+    values[0, 0] = [257 * 7, 257 * 128, 257 * 255]  # 8-bit values widened the usual way
+    _png(tmp_path / "deep.png", SIZE, SIZE, 2, values.reshape(SIZE, SIZE * 3))
+    images = _dataset(tmp_path).load()[0] * 255
+    assert np.abs(images - np.round(values / 257)).max() <= 1
+    np.testing.assert_array_equal(images[0, 0], [7, 128, 255])
+
+
+def _rgba(alpha):
+    return np.dstack([_random(5), np.full((SIZE, SIZE), alpha, np.uint8)])
+
+
+def test_dropped_transparency_is_one_warning_with_a_count(tmp_path):
+    _save(tmp_path / "a_rgba.png", _rgba(0))
+    half = _rgba(255)
+    half[0, 0, 3] = 128
+    _save(tmp_path / "b_rgba_one_pixel.png", half)
+    _save(tmp_path / "c_la.png", np.dstack([_random(6, channels=1), np.zeros((SIZE, SIZE),
+                                                                              np.uint8)]))
+    palette = Image.fromarray(_random(7, channels=1) % 4).convert("P")
+    palette.save(tmp_path / "d_palette.png", transparency=0)
+    _save(tmp_path / "e_rgb.png", _random(8))
+    _save(tmp_path / "f_opaque_rgba.png", _rgba(255))  # alpha 255 everywhere: nothing is lost
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = _dataset(tmp_path).load()
+    assert [w.category for w in caught] == [DatasetWarning], [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    assert message.startswith(f"dropped the transparency (alpha) of 4 of 6 images in {tmp_path}, "
+                              "e.g. a_rgba.png")
+    assert issubclass(DatasetWarning, UserWarning) and images.shape == (6, SIZE, SIZE, 3)
+
+
+def test_opaque_images_give_no_warning(tmp_path):
+    _save(tmp_path / "a.png", _rgba(255))
+    _save(tmp_path / "b.png", _random(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _dataset(tmp_path).load()
+
+
+# --- files that are not plain images ---------------------------------------------------------
+
+def _load_in_thread(dataset, block_on=None, seconds=10):
+    """dataset.load() in a thread, so a test fails (instead of hanging) if it blocks."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = dataset.load()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        os.close(os.open(block_on, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked open go
+        thread.join(seconds)
+        pytest.fail(f"loading blocked on {block_on}")
+    return result
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("name, skip, hint", [
+    ("pipe.png", False, False), ("pipe.png", True, False), ("pipe", False, True)])
+def test_a_named_pipe_is_refused_without_blocking(tmp_path, name, skip, hint):
+    _save(tmp_path / "a.png", _random(0))
+    os.mkfifo(tmp_path / name)
+    error = _load_in_thread(_dataset(tmp_path, skip_non_images=skip), tmp_path / name).get("error")
+    assert isinstance(error, DatasetError), error
+    assert str(error).startswith(f"{tmp_path / name} is a named pipe, not an image file; remove "
+                                 "it from the folder")
+    assert ("dataset.skip_non_images=true" in str(error)) == hint
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_without_image_extension_is_skipped_when_asked(tmp_path):
+    _save(tmp_path / "a.png", _random(0))
+    os.mkfifo(tmp_path / "pipe")
+    assert _load_in_thread(_dataset(tmp_path, skip_non_images=True))["value"].shape[0] == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_link_to_a_device_is_refused(tmp_path):
+    (tmp_path / "null.png").symlink_to("/dev/null")
+    with pytest.raises(DatasetError, match="null.png is a character device, not an image file"):
+        _dataset(tmp_path).load()
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("loop", "{file} is a symbolic link loop; remove it from the folder"),
+    ("dangling", "{file} is a symbolic link to {target}, which does not exist; remove the link "
+                 "or restore its target"),
+    ("empty", "{file} is empty (0 bytes), not a PNG or JPEG image; remove it or replace it "
+              "with the image"),
+])
+def test_broken_links_and_empty_files_are_named(tmp_path, kind, message):
+    _save(tmp_path / "a.png", _random(0))
+    file, target = tmp_path / "b.png", tmp_path / "gone.png"
+    if kind == "loop":
+        file.symlink_to(tmp_path / "c.png")
+        (tmp_path / "c.png").symlink_to(file)
+    elif kind == "dangling":
+        file.symlink_to(target)
+    else:
+        file.write_bytes(b"")
+    with pytest.raises(DatasetError) as err:
+        _dataset(tmp_path).load()
+    assert str(err.value) == message.format(file=file, target=target)
+
+
+def test_a_file_that_cannot_be_opened_is_named(tmp_path, monkeypatch):
+    _save(tmp_path / "a.png", _random(0))
+    locked = tmp_path / "locked.png"
+    _save(locked, _random(1))
+    if os.geteuid() != 0:
+        locked.chmod(0)
+    else:  # root reads anything: make the loader's open fail as it would for a user
+        real_open = os.open
+
+        def deny(path, *args, **kwargs):
+            if Path(path) == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(image_folder.os, "open", deny)
+        monkeypatch.setattr(image_folder.Image, "open", _refuse_to_open(locked))
+    with pytest.raises(DatasetError) as err:
+        _dataset(tmp_path).load()
+    assert str(err.value) == f"cannot open {locked} (Permission denied); check its permissions"
+
+
+def _refuse_to_open(locked):
+    """Image.open that, like the operating system would, cannot open ``locked`` by name."""
+    real = Image.open
+
+    def image_open(fp, *args, **kwargs):
+        if isinstance(fp, (str, Path)) and Path(fp) == locked:
+            raise PermissionError(13, "Permission denied", str(fp))
+        return real(fp, *args, **kwargs)
+    return image_open
+
+
+@pytest.mark.parametrize("limit", [40, 20])  # 8x8 images: over the warning, over the error limit
+def test_an_image_too_large_to_decode_safely_is_refused(tmp_path, monkeypatch, limit):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    _save(tmp_path / "a.png", _random(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DatasetError) as err:
+            _dataset(tmp_path).load()
+    assert str(err.value).startswith(f"{tmp_path / 'a.png'} is too large to decode safely (")
+    assert str(err.value).endswith("); remove it or scale it down")
+
+
+def test_a_shape_too_large_for_memory_is_a_dataset_error(tmp_path):
+    _save(tmp_path / "a.png", _random(0))
+    dataset = ImageFolderDataset(path=str(tmp_path), height=10**7, width=10**7)
+    with pytest.raises(DatasetError, match="1 images of 10000000x10000000x3 do not fit in memory"):
+        dataset.load()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_as_the_folder_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(DatasetError, match="pipe is a named pipe; expected a folder of"):
+        _dataset(tmp_path / "pipe").load()
+
+
+def test_a_folder_that_is_a_link_loop_is_one_line(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(DatasetError) as err:
+        _dataset(tmp_path / "a").load()
+    assert str(err.value) == (f"dataset.path: cannot read folder {tmp_path / 'a'} "
+                              "(Too many levels of symbolic links)")

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from gankit import Dataset, Discriminator, Generator, Param, StepOutputs, Strategy
-from gankit.testing import (ConformanceError, check_config, check_dataset, check_discriminator,
-                            check_generator, check_strategy)
-from gankit_dcgan.strategy import AlternatingStrategy
+from gankit.testing import (STRATEGY_CHECKS, ConformanceError, check_config, check_dataset,
+                            check_discriminator, check_generator, check_strategy)
+from gankit_training.losses import WassersteinLoss
+from gankit_training.strategy import GANStrategy
 
 
 # --- a small, correct generator and discriminator, and broken variants -------------------
@@ -55,8 +56,19 @@ class TinyDiscriminator(Discriminator):
         from keras import layers
 
         image = keras.Input((4, 4, 1))
-        x = layers.Dense(1, activation=self.config["activation"])(layers.Flatten()(image))
-        return keras.Model(image, x)
+        x = layers.Dense(1, activation=self.config["activation"], name="score")(
+            layers.Flatten()(image))
+        return self.finish(keras.Model(image, x))
+
+    def finish(self, model):
+        return model
+
+
+class CriticDiscriminator(TinyDiscriminator):
+    """A linear critic: its score's bias shifts every score alike."""
+
+    params = {"activation": Param(str, "linear")}
+    output_activation = "linear"
 
 
 def test_the_correct_tiny_components_pass():
@@ -211,9 +223,105 @@ class FrozenGenerator(TinyGenerator):
         return model
 
 
-def test_frozen_layers_need_not_train():
+def test_a_generators_frozen_layers_need_not_train_and_are_noted():
     # Frozen weights are not trainable; the rest must still train.
-    check_generator(FrozenGenerator())
+    report = check_generator(FrozenGenerator())
+    assert any("frozen (trainable = False)" in note and "'dense" in note
+               for note in report.notes), report.notes
+
+
+class FrozenDiscriminator(TinyDiscriminator):
+    """Keras 2's habit: freeze the discriminator to train the generator through it."""
+
+    def finish(self, model):
+        model.trainable = False
+        return model
+
+
+class SelfFreezingDiscriminator(TinyDiscriminator):
+    """A layer that freezes itself when it is called (here: while the model is built)."""
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        class FreezingDense(layers.Dense):
+            def call(self, x):
+                self.trainable = False
+                return super().call(x)
+
+        image = keras.Input((4, 4, 1))
+        x = layers.Dense(3, name="hidden")(layers.Flatten()(image))
+        return keras.Model(image, FreezingDense(1, activation="sigmoid", name="score")(x))
+
+
+@pytest.mark.parametrize("discriminator", [FrozenDiscriminator(), SelfFreezingDiscriminator()],
+                         ids=lambda d: type(d).__name__)
+def test_a_frozen_discriminator_fails_training(discriminator):
+    message = _fails("training", "the discriminator has frozen (untrainable) weights: ",
+                     check_discriminator, discriminator)
+    assert "'score/kernel'" in message and "discriminator.trainable = False" in message
+
+
+def test_frozen_discriminator_weights_pass_when_skipped_by_name():
+    # A layer class defined in a function cannot be loaded back from a .keras file.
+    report = check_discriminator(SelfFreezingDiscriminator(), skip_weights=["score/"],
+                                 skip=["save"])
+    assert report.passed[-1] == "training"
+    assert any("'score/kernel' was not checked (skip_weights entry 'score/')" in note
+               for note in report.notes), report.notes
+
+
+def test_a_skipped_weight_leaves_gradients_and_training_with_a_note():
+    report = check_generator(UnusedWeightGenerator(), skip_weights=["scale/unused"],
+                             skip=["save"])
+    assert "gradients" in report.passed and "training" in report.passed
+    assert any("'scale/unused' was not checked" in note for note in report.notes)
+    _fails("training", "skip_weights entry 'nothing/like/this' matches no weight",
+           check_generator, TinyGenerator(), skip_weights=["nothing/like/this"], skip=["save"])
+
+
+def _layer_classes():
+    """Custom layers for the save check: one unregistered, one with an incomplete config."""
+    import keras
+
+    class Unregistered(keras.layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    @keras.saving.register_keras_serializable(package="gankit_conformance_tests")
+    class Shift(keras.layers.Layer):
+        def __init__(self, amount=0.0, **kwargs):
+            super().__init__(**kwargs)
+            self.amount = amount
+
+        def call(self, x):
+            return x + self.amount
+
+        def get_config(self):
+            config = super().get_config()
+            config.pop("amount", None)  # forgotten: a loaded model shifts by 0
+            return config
+
+    return Unregistered, Shift
+
+
+class UnregisteredLayerGenerator(TinyGenerator):
+    def finish(self, image):
+        return _layer_classes()[0]()(image)
+
+
+class IncompleteConfigGenerator(TinyGenerator):
+    def finish(self, image):
+        return _layer_classes()[1](amount=0.5)(image)
+
+
+def test_a_model_that_does_not_load_back_fails_save():
+    _fails("save", "load_model(compile=False) of the saved .keras file raised",
+           check_generator, UnregisteredLayerGenerator())
+    message = _fails("save", "the loaded model's outputs differ from the saved model's",
+                     check_generator, IncompleteConfigGenerator())
+    assert "get_config() leaves out a setting" in message
 
 
 def test_a_sigmoid_discriminator_with_linear_scores_fails_shapes():
@@ -327,90 +435,158 @@ def test_too_few_images_fail_load():
 
 # --- strategies --------------------------------------------------------------------------
 
-class FreezingStrategy(AlternatingStrategy):
-    """The Keras 2 habit: the discriminator is never updated."""
+class _UnseededContext:
+    """A step context whose normal numbers come from TensorFlow's global random state."""
 
-    def train_step(self, real_images, inputs):
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def normal(self, name, shape, dtype="float32"):
         import tensorflow as tf
 
+        return tf.random.normal(shape, dtype=dtype)
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+
+class UnseededStrategy(GANStrategy):
+    """Draws its latents with tf.random.normal instead of from the step's context."""
+
+    def train_step(self, batch, models, ctx):
+        return super().train_step(batch, models, _UnseededContext(ctx))
+
+
+class HiddenStateStrategy(GANStrategy):
+    """Keeps a step counter in a variable of its own, which no checkpoint holds."""
+
+    def setup(self, models):
+        import tensorflow as tf
+
+        super().setup(models)
+        self._calls = tf.Variable(0.0, trainable=False, name="calls")
+
+    def train_step(self, batch, models, ctx):
+        self._calls.assign_add(1.0)
+        return super().train_step(batch._replace(images=batch.images * self._calls), models, ctx)
+
+
+class GeneratorOnlyStrategy(GANStrategy):
+    """Updates the generator and forgets the discriminator."""
+
+    def train_step(self, batch, models, ctx):
+        import tensorflow as tf
+
+        latents = ctx.normal("g_latents", (batch.images.shape[1], models.latent_dim))
         with tf.GradientTape() as tape:
-            fake = self._generator(inputs["g_latents"], training=True)
-            g_loss = self._loss(tf.zeros([tf.shape(real_images)[0], 1]),
-                                self._discriminator(fake, training=False))
-        grads = tape.gradient(g_loss, self._generator.trainable_variables)
-        self._optimizers["generator"].apply(grads, self._generator.trainable_variables)
+            fake = models.generate(latents)
+            g_loss = models.loss.generator_loss(models.discriminate(fake), ctx.child("loss/g"))
+        models.updates["generator"].minimize(tape, g_loss)
         return StepOutputs({"g_loss": g_loss}, fake)
 
 
-class UnseededInputsStrategy(AlternatingStrategy):
-    def draw_inputs(self, seed, batch_size):
-        import tensorflow as tf
-
-        inputs = dict(super().draw_inputs(seed, batch_size))
-        inputs["g_latents"] = tf.random.normal((batch_size, self._latent_dim))
-        return inputs
+class TupleStrategy(GANStrategy):
+    def train_step(self, batch, models, ctx):
+        return tuple(super().train_step(batch, models, ctx))
 
 
-class LazyOptimizerStrategy(AlternatingStrategy):
-    def setup(self, generator, discriminator, latent_dim):
-        super().setup(generator, discriminator, latent_dim)
-        self._optimizers = {"discriminator": self._optimizer(1e-3),
-                            "generator": self._optimizer(1e-3)}  # built on the first step
-
-
-class HiddenStateStrategy(AlternatingStrategy):
-    """Keeps a step counter in a variable no checkpoint sees."""
-
-    def setup(self, generator, discriminator, latent_dim):
-        import tensorflow as tf
-
-        super().setup(generator, discriminator, latent_dim)
-        self._calls = tf.Variable(0.0, trainable=False)
-
-    def train_step(self, real_images, inputs):
-        self._calls.assign_add(1.0)
-        out = super().train_step(real_images * self._calls, inputs)
-        return out
-
-
-class TupleStrategy(AlternatingStrategy):
-    def train_step(self, real_images, inputs):
-        out = super().train_step(real_images, inputs)
-        return tuple(out)
-
-
-class NoLossStrategy(AlternatingStrategy):
-    def train_step(self, real_images, inputs):
-        out = super().train_step(real_images, inputs)
+class NoLossStrategy(GANStrategy):
+    def train_step(self, batch, models, ctx):
+        out = super().train_step(batch, models, ctx)
         return StepOutputs({"d_on_real": out.metrics["d_on_real"]}, out.fake_images)
 
 
+class FlatFakesStrategy(GANStrategy):
+    def train_step(self, batch, models, ctx):
+        out = super().train_step(batch, models, ctx)
+        return StepOutputs(out.metrics, out.fake_images[0])
+
+
+class LazyDiscriminator(TinyDiscriminator):
+    """A subclassed model whose weights appear only when it is first called."""
+
+    def build(self):
+        import keras
+
+        class Critic(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.flatten = keras.layers.Flatten()
+                self.score = keras.layers.Dense(1, activation="sigmoid")
+
+            def call(self, x, training=False):
+                return self.score(self.flatten(x))
+
+        return Critic()
+
+
 @pytest.mark.parametrize("strategy, check, match", [
-    (FreezingStrategy(), "training",
-     "one step left the discriminator's weight(s) 'dense_"),
-    (UnseededInputsStrategy(), "inputs", "draw_inputs gave different 'g_latents' for the "
-                                         "same seed"),
-    (LazyOptimizerStrategy(), "step", "optimizer/discriminator gained variables during the "
-                                      "first step"),
-    (HiddenStateStrategy(), "resume", "differs from the uninterrupted run in generator "
-                                      "variable '"),
+    (UnseededStrategy(), "determinism",
+     "two fresh sessions with the same seed differ after two steps in the metric "),
+    (HiddenStateStrategy(), "resume",
+     "running step 2 differs from the uninterrupted run in the metric 'd_loss' of step 2"),
+    (GeneratorOnlyStrategy(), "training",
+     "one step left the discriminator's weights 'score/kernel', 'score/bias' unchanged "
+     "although the gradient of the discriminator's loss"),
     (TupleStrategy(), "step", "train_step returned tuple, expected gankit.StepOutputs"),
     (NoLossStrategy(), "step", "no metric is named '...loss' (got d_on_real)"),
+    (FlatFakesStrategy(), "step", "fake_images has shape (4, 4, 1), expected (n, 4, 4, 1)"),
 ], ids=lambda v: type(v).__name__ if isinstance(v, Strategy) else None)
 def test_a_broken_strategy_fails_the_matching_check(strategy, check, match):
-    _fails(check, match, check_strategy, strategy, TinyGenerator(), TinyDiscriminator())
+    message = _fails(check, match, check_strategy, strategy, TinyGenerator(), TinyDiscriminator())
+    if isinstance(strategy, HiddenStateStrategy):
+        assert message.endswith("The step uses variable 'calls' that no checkpoint holds")
+    if isinstance(strategy, TupleStrategy):
+        assert message.endswith("failed the 'step' check: " + match + "(metrics, fake_images)")
+
+
+def test_a_frozen_discriminator_fails_the_strategys_training():
+    message = _fails("training", "the discriminator has frozen (untrainable) weights: ",
+                     check_strategy, GANStrategy(), TinyGenerator(), FrozenDiscriminator())
+    assert "'score/kernel', 'score/bias'" in message
+
+
+def test_model_variables_made_during_the_first_step_fail_step():
+    _fails("step", "discriminator gained variables during the first step", check_strategy,
+           GANStrategy(), TinyGenerator(), LazyDiscriminator())
 
 
 def test_the_correct_strategy_passes_on_the_tiny_models():
-    check_strategy(AlternatingStrategy(), TinyGenerator(), TinyDiscriminator())
+    report = check_strategy(GANStrategy(), TinyGenerator(), TinyDiscriminator())
+    assert report.passed == STRATEGY_CHECKS and report.notes == ()
 
 
-def test_mismatched_models_are_reported():
+def test_a_bias_the_wasserstein_loss_cannot_move_passes_with_a_note():
+    report = check_strategy(GANStrategy(), TinyGenerator(), CriticDiscriminator(),
+                            loss=WassersteinLoss(), skip=["determinism", "resume"])
+    assert report.notes == (
+        "training: the discriminator's weight 'score/bias' stayed unchanged: its gradient is "
+        "exactly zero: the loss is invariant to a constant shift of the score (the weight "
+        "adds the same amount to every score, and the gradients of WassersteinLoss with "
+        "respect to the scores sum to zero)",)
+
+
+def test_skip_weights_leaves_a_weight_out_of_the_strategys_training_check():
+    report = check_strategy(GeneratorOnlyStrategy(), TinyGenerator(), TinyDiscriminator(),
+                            skip_weights=["score/"], skip=["determinism", "resume"])
+    assert "training" in report.passed
+    assert len([n for n in report.notes if "was not checked (skip_weights" in n]) == 2
+    _fails("training", "skip_weights entry 'scroe' matches no weight", check_strategy,
+           GANStrategy(), TinyGenerator(), TinyDiscriminator(), skip_weights=["scroe"],
+           skip=["determinism", "resume"])
+
+
+def test_mismatched_models_and_losses_are_reported():
     class Wide(TinyDiscriminator):
         @property
         def image_shape(self):
             return (4, 8, 1)
 
     _fails("interface", "the generator makes images of shape (4, 4, 1) but the discriminator "
-                        "takes (4, 8, 1)", check_strategy, AlternatingStrategy(),
-           TinyGenerator(), Wide())
+                        "takes (4, 8, 1)", check_strategy, GANStrategy(), TinyGenerator(), Wide())
+    _fails("interface", "the loss WassersteinLoss expects logit scores but the discriminator's "
+                        "output_activation is 'sigmoid'", check_strategy, GANStrategy(),
+           TinyGenerator(), TinyDiscriminator(), loss=WassersteinLoss())
+    _fails("interface", "expected at least 2 images of shape (4, 4, 1)", check_strategy,
+           GANStrategy(), TinyGenerator(), TinyDiscriminator(),
+           images=np.zeros((1, 4, 4, 1), np.float32))

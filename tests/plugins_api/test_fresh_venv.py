@@ -85,8 +85,9 @@ def venv(tmp_path_factory) -> Venv:
     for name in ("gankit", "plugins"):
         _copy(REPO / name, source / name)
     env.pip_install(str(source))
-    where = env.run(env.python, "-c", "import gankit, gankit_dcgan; "
-                                      "print(gankit.__file__); print(gankit_dcgan.__file__)")
+    where = env.run(env.python, "-c", "import gankit, gankit_dcgan, gankit_training; "
+                                      "print(gankit.__file__); print(gankit_dcgan.__file__); "
+                                      "print(gankit_training.__file__)")
     assert where.returncode == 0, where.stderr
     assert all(line.startswith(str(env.path)) for line in where.stdout.split()), where.stdout
     return env
@@ -100,24 +101,32 @@ def example(venv, tmp_path_factory) -> Path:
     return folder
 
 
+EXAMPLE_PARTS = (("generator", "upsampling"), ("discriminator", "conv_critic"),
+                 ("dataset", "shapes"), ("loss", "noisy_least_squares"),
+                 ("regularizer", "consistency"))
+
+
 def test_gankit_plugins_shows_the_example_plugins_components(venv, example):
     result = venv.gankit("plugins", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     plugin = next(p for p in data["plugins"] if p["name"] == "example")
-    assert plugin == {"name": "example", "distribution": "gankit-example", "version": "0.2.0",
+    assert plugin == {"name": "example", "distribution": "gankit-example", "version": "0.3.0",
                       "entry_point": "gankit_example", "status": "loaded", "error": None,
-                      "provides": ["generator:upsampling", "discriminator:conv_critic",
-                                   "dataset:shapes", "strategy:least_squares"]}
-    for kind, name in (("generator", "upsampling"), ("discriminator", "conv_critic"),
-                       ("dataset", "shapes"), ("strategy", "least_squares")):
+                      "provides": [f"{kind}:{name}" for kind, name in EXAMPLE_PARTS]}
+    for kind, name in EXAMPLE_PARTS:
         entry = next(c for c in data["components"][kind] if c["name"] == name)
-        assert (entry["qualified_name"], entry["version"]) == (f"example:{name}", "0.2.0")
+        assert (entry["qualified_name"], entry["version"]) == (f"example:{name}", "0.3.0")
+    # The example brings no strategy: its recipe is trained by gankit's own.
+    strategies = {c["qualified_name"]: c["distribution"] for c in data["components"]["strategy"]}
+    assert strategies.get("training:gan") == "gankit"
+    assert "gankit-example" not in strategies.values()
     assert all(p["status"] == "loaded" for p in data["plugins"]), data["plugins"]
 
     text = venv.gankit("plugins").stdout
-    assert ("example          gankit-example 0.2.0  loaded: generator upsampling, discriminator "
-            "conv_critic, dataset shapes, strategy least_squares") in text
+    assert ("example          gankit-example 0.3.0  loaded: generator upsampling, discriminator "
+            "conv_critic, dataset shapes, loss noisy_least_squares, regularizer consistency"
+            ) in text
 
 
 def test_the_example_recipe_trains_a_few_steps_in_the_venv(venv, example, tmp_path):
@@ -131,12 +140,17 @@ def test_the_example_recipe_trains_a_few_steps_in_the_venv(venv, example, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "Finished step 3" in result.stdout
     assert (tmp_path / "run" / "generator.keras").is_file()
+    header = (tmp_path / "run" / "losses.csv").read_text().splitlines()[0].split(",")
+    assert {"d_loss", "g_loss", "d_consistency"} <= set(header)
 
 
 def test_the_example_plugins_own_tests_pass_in_the_venv(venv, example):
     result = venv.run(venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=example)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    # pytest's closing line, e.g. "17 passed, 2 skipped, 20 warnings in 36.2s" (the skipped
+    # ones compare the code with docs/writing-plugins.md, which a copy does not have).
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
 
 
 def test_a_new_plugin_skeleton_passes_its_own_tests_after_pip_install_e(venv, tmp_path):
@@ -148,8 +162,8 @@ def test_a_new_plugin_skeleton_passes_its_own_tests_after_pip_install_e(venv, tm
     listing = json.loads(venv.gankit("plugins", "--json").stdout)
     plugin = next(p for p in listing["plugins"] if p["name"] == "skeleton_demo")
     assert (plugin["distribution"], plugin["status"], plugin["provides"]) == \
-        ("gankit-skeleton-demo", "loaded", ["generator:mlp"])
+        ("gankit-skeleton-demo", "loaded", ["generator:mlp", "loss:smoothed_bce"])
 
     result = venv.run(venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=folder)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout

@@ -133,7 +133,7 @@ def test_the_disable_switch_skips_plugins_by_plugin_or_distribution_name(site, m
     monkeypatch.setenv("GANKIT_DISABLE_PLUGINS", "fine")
     loaded = load_plugins()
     assert _info(loaded, "fine").status == "disabled"
-    assert loaded.registry.names("generator") == ["frog_dcgan"]
+    assert loaded.registry.names("generator") == ["dcgan", "frog_dcgan", "resnet"]
 
 
 def test_a_disable_switch_naming_no_plugin_warns_with_the_closest_name(site, monkeypatch):
@@ -170,7 +170,7 @@ def test_a_recipe_chooses_between_clashing_names_with_the_plugin_namespace(site,
     shape = {"height": 24, "width": 24, "channels": 1}
     recipe = {"generator": {"type": "twin"}, "discriminator": {"type": "frog_dcgan", **shape},
               "dataset": {"type": "image_folder", "path": "x", **shape},
-              "strategy": {"type": "alternating"}, "train": {"steps": 1}}
+              "loss": {"type": "bce"}, "train": {"steps": 1}}
     path = tmp_path / "twin.yaml"
     path.write_text(yaml.safe_dump(recipe))
     with pytest.raises(ComponentNotFoundError) as caught:
@@ -235,8 +235,11 @@ def test_gankit_plugins_shows_versions_and_what_each_plugin_provides(site):
                for line in lines), result.stdout
     plugin_line = next(line for line in lines if line.strip().startswith("fine "))
     assert plugin_line.split(None, 1)[1] == "gankit-fine 3.1  loaded: generator fine_gen"
-    dcgan_line = next(line for line in lines if line.strip().startswith("dcgan "))
-    assert "generator frog_dcgan, discriminator frog_dcgan, strategy alternating" in dcgan_line
+    plugins = lines[lines.index("plugins:") + 1:]
+    dcgan_line = next(line for line in plugins if line.strip().startswith("dcgan "))
+    assert dcgan_line.endswith("loaded: generator frog_dcgan, discriminator frog_dcgan")
+    training_line = next(line for line in plugins if line.strip().startswith("training "))
+    assert "loss bce" in training_line and "strategy gan" in training_line
 
 
 def test_gankit_plugins_json_has_versions_provides_and_errors(site):

@@ -41,3 +41,30 @@ def reference_run(reference_runs) -> Path:
 def copy_of_reference(reference_run, tmp_path) -> Path:
     """A private copy of the reference run directory, free to damage."""
     return Path(shutil.copytree(reference_run, tmp_path / "run"))
+
+
+FULL = {"regularizers": [{"type": "r1", "gamma": 1.0, "every": 2}],
+        "augmenter": {"type": "diffaugment"}, "ema": {"decay": 0.9, "start": 4},
+        "strategy": {"type": "gan", "d_steps": 2}}
+
+
+@pytest.fixture(scope="session")
+def full_recipe_file(tmp_path_factory, images) -> Path:
+    """The tiny recipe with EMA, lazy R1, DiffAugment and two discriminator updates."""
+    import yaml
+
+    from reliability_kit import recipe_dict
+
+    path = tmp_path_factory.mktemp("recipes") / "full.yaml"
+    path.write_text(yaml.safe_dump({**recipe_dict(images), **FULL}, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def full_reference_runs(tmp_path_factory, full_recipe_file) -> tuple[Path, Path]:
+    runs = [tmp_path_factory.mktemp("full") / name for name in ("run", "twin")]
+    procs = [start_gankit("run", full_recipe_file, "--out", run, "--quiet") for run in runs]
+    for proc in procs:
+        out = finish(proc)
+        assert proc.returncode == 0, out
+    return runs[0], runs[1]

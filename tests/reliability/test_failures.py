@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 
 import gankit
-from gankit import checkpoints, trainer
+from gankit import checkpoints
+from gankit.training import callbacks as core_callbacks
+from gankit.training.loop import Trainer
 from gankit.cli import main
 from gankit.errors import TrainingError
 from gankit.params import Param
 from gankit.plugins import load_plugins
 from gankit.recipe import validate
 from gankit.run_dir import RunDir
-from gankit_dcgan.strategy import AlternatingStrategy
+from gankit_training.strategy import GANStrategy
 
 from reliability_kit import (STEPS, checkpoint_dir, checkpoint_steps, file_digests, gankit as run_cli,
                       leftovers, load_state, recipe_dict, write_recipe)
@@ -26,27 +28,24 @@ from reliability_kit import (STEPS, checkpoint_dir, checkpoint_steps, file_diges
 
 # --- non-finite losses ----------------------------------------------------------------------
 
-class PoisonedStrategy(AlternatingStrategy):
-    """The alternating strategy, with a NaN/Inf put into one loss (or the generator's
-    weights) from a given step on."""
+class PoisonedStrategy(GANStrategy):
+    """The gan strategy, with a NaN/Inf put into one loss (or the generator's weights) from
+    a given step on."""
 
     name = "poisoned"
-    params = {**AlternatingStrategy.params,
+    params = {**GANStrategy.params,
               "poison": Param(str, "g_loss", choices=("d_loss", "g_loss", "weights")),
               "value": Param(str, "nan", choices=("nan", "inf")),
               "from_step": Param(int, 3, min=1)}
 
-    def draw_inputs(self, seed, batch_size):
-        return {**super().draw_inputs(seed, batch_size), "step": seed[1]}
-
-    def train_step(self, real_images, inputs):
+    def train_step(self, batch, models, ctx):
         import tensorflow as tf
 
-        out = super().train_step(real_images, inputs)
-        hit = inputs["step"] + 1 >= self.config["from_step"]  # the trainer counts from 1
+        out = super().train_step(batch, models, ctx)
+        hit = ctx.step + 1 >= self.config["from_step"]  # the trainer counts from 1
         bad = tf.constant(float(self.config["value"]))
         if self.config["poison"] == "weights":  # the losses of this step are still finite
-            kernel = self._generator.variables[0]
+            kernel = models.generator.variables[0]
             kernel.assign(tf.where(hit, bad * tf.ones_like(kernel), kernel))
             return out
         metrics = dict(out.metrics)
@@ -71,7 +70,7 @@ def test_a_non_finite_loss_or_weight_stops_within_one_step(images, tmp_path, poi
     run = RunDir(tmp_path / "run").create()
     run.write_recipe(recipe.to_dict())
     with pytest.raises(TrainingError) as err:
-        trainer.Trainer(recipe, run, progress=False).run()
+        Trainer(recipe, run, progress=False).run()
     message = str(err.value)
     if poison == "weights":
         assert "the generator state became NaN or Inf at step 3" in message
@@ -90,7 +89,8 @@ def test_nan_from_a_huge_learning_rate_stops_the_cli_and_keeps_the_checkpoint(
     run = copy_of_reference
     before = file_digests(run / "checkpoints")
     result = run_cli("resume", run, "--set", f"train.steps={STEPS + 10}",
-                     "--set", "train.checkpoint_every=1", "--set", "strategy.d_learning_rate=1e30",
+                     "--set", "train.checkpoint_every=1",
+                     "--set", "optimizers.discriminator={type: SGD, learning_rate: 1.0e+30}",
                      "--force", "--quiet")
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("gankit: error:")]
@@ -111,16 +111,18 @@ def test_nan_from_a_huge_learning_rate_stops_the_cli_and_keeps_the_checkpoint(
 def test_disk_full_while_checkpointing_stops_the_cli_with_the_previous_checkpoint_intact(
         images, tmp_path, monkeypatch, capsys):
     recipe = write_recipe(tmp_path / "tiny.yaml", images, train={"steps": 8})
-    real_savez, calls = checkpoints.np.savez, []
+    real_save, calls = checkpoints.CheckpointStore.save, []
 
-    def savez_then_disk_full(file, **arrays):
+    def save_then_disk_full(self, step, write_state, meta):
         calls.append(1)
-        if len(calls) >= 3:
-            file.write(b"PK\x03\x04 partial")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_savez(file, **arrays)
 
-    monkeypatch.setattr(checkpoints.np, "savez", savez_then_disk_full)
+        def partial(prefix):
+            with open(f"{prefix}.data-00000-of-00001", "wb") as f:
+                f.write(b"partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(self, step, partial if len(calls) >= 3 else write_state, meta)
+
+    monkeypatch.setattr(checkpoints.CheckpointStore, "save", save_then_disk_full)
     run = tmp_path / "run"
     assert main(["run", str(recipe), "--out", str(run), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -138,7 +140,7 @@ def test_a_failed_sample_write_is_a_clear_error(images, tmp_path, monkeypatch, c
     def no_space(image, path, upscale=1):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(trainer, "save_png", no_space)
+    monkeypatch.setattr(core_callbacks, "save_png", no_space)
     assert main(["run", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("gankit: error: could not write ") and "grid_000000.png" in err
@@ -155,12 +157,12 @@ runpy.run_module("gankit", run_name="__main__")
 
 def test_a_real_write_failure_while_checkpointing_leaves_the_previous_checkpoint_intact(
         copy_of_reference):
-    """A file-size limit (RLIMIT_FSIZE) makes the kernel refuse the checkpoint's state.npz
+    """A file-size limit (RLIMIT_FSIZE) makes the kernel refuse the checkpoint's state.data-00000-of-00001
     (EFBIG) just as a full disk would (ENOSPC), even for root."""
     import subprocess
 
     run = copy_of_reference
-    assert (checkpoint_dir(run, STEPS) / "state.npz").stat().st_size > 100_000
+    assert (checkpoint_dir(run, STEPS) / "state.data-00000-of-00001").stat().st_size > 100_000
     before = file_digests(run / "checkpoints")
     result = subprocess.run([sys.executable, "-c", _LIMITED, "resume", str(run),
                              "--set", f"train.steps={STEPS + 4}", "--quiet"],

@@ -61,7 +61,7 @@ def test_without_checkpoints_the_saved_generator_is_used(copy_of_reference, refe
 def test_a_corrupted_newest_checkpoint_is_skipped_with_a_warning(copy_of_reference, tmp_path,
                                                                  capsys):
     run = copy_of_reference
-    (checkpoint_dir(run, STEPS) / "state.npz").write_bytes(b"garbage")
+    (checkpoint_dir(run, STEPS) / "state.data-00000-of-00001").write_bytes(b"garbage")
     assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "a.png")]) == 0
     assert f"gankit: warning: checkpoint {checkpoint_dir(run, STEPS)} is unusable" \
         in capsys.readouterr().err
@@ -73,7 +73,7 @@ def test_with_every_checkpoint_corrupted_the_saved_generator_is_used(copy_of_ref
                                                                      reference_run, tmp_path):
     latest = _pixels(sample_grid(reference_run, n=4, out=tmp_path / "a.png"))
     for ckpt in (copy_of_reference / "checkpoints").iterdir():
-        (ckpt / "state.npz").write_bytes(b"garbage")
+        (ckpt / "state.data-00000-of-00001").write_bytes(b"garbage")
     with pytest.warns(UserWarning) as caught:
         path = sample_grid(copy_of_reference, n=4, out=tmp_path / "b.png")
     assert "no usable checkpoint" in str(caught[-1].message)
@@ -85,8 +85,8 @@ def test_with_every_checkpoint_corrupted_the_saved_generator_is_used(copy_of_ref
 
 
 @pytest.mark.parametrize("args,message", [
-    (["-n", "0"], "-n must be at least 1, got 0"),
-    (["--seed", "-1"], "--seed must be 0 or more"),
+    (["-n", "0"], "-n must be between 1 and 10,000, got 0"),
+    (["--seed", "-1"], "--seed must be between 0 and 2**63 - 1"),
     (["--checkpoint", "7"], "has no checkpoint of step 7; available steps: 36, 38, 40"),
 ], ids=["n-zero", "negative-seed", "missing-step"])
 def test_bad_sample_requests_are_one_line_errors(reference_run, capsys, args, message):

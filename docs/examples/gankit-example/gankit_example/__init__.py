@@ -1,4 +1,5 @@
-"""gankit-example: one component of each kind, registered through the ``gankit`` entry point."""
+"""gankit-example: two models, a dataset, a loss and a regularizer, registered through the
+``gankit`` entry point."""
 
 import gankit
 
@@ -9,10 +10,12 @@ def gankit_register_components(register):
     # `gankit plugins` or `gankit validate` should not pay for what they do not use.
     from gankit_example.critic import ConvCritic
     from gankit_example.generator import UpsamplingGenerator
+    from gankit_example.losses import NoisyLeastSquaresLoss
+    from gankit_example.regularizers import ConsistencyRegularizer
     from gankit_example.shapes import ShapesDataset
-    from gankit_example.strategy import LeastSquaresStrategy
 
     register(UpsamplingGenerator)
     register(ConvCritic)
     register(ShapesDataset)
-    register(LeastSquaresStrategy)
+    register(NoisyLeastSquaresLoss)
+    register(ConsistencyRegularizer)

@@ -7,8 +7,9 @@ class ConvCritic(Discriminator):
     """A small convolutional critic with an unbounded (linear) score.
 
     image -> [Conv2D(3, strides 2) -> LeakyReLU] x2 -> Flatten -> Dense(1), no activation.
-    The score is unbounded (``output_activation = "linear"``), as least-squares and
-    Wasserstein losses expect.
+    The score is unbounded (``output_activation = "linear"``), as the least-squares, hinge
+    and Wasserstein losses expect. No batch normalisation: each image is scored on its own,
+    as a gradient penalty needs.
     """
 
     name = "conv_critic"

@@ -40,6 +40,14 @@ class ShapesDataset(Dataset):
         low, high = self.config["scale"]
         return (float(low), float(high))
 
+    def check_recipe(self, recipe, path):
+        # The count is known without loading the images, so `gankit validate` can refuse a
+        # batch larger than the dataset instead of training failing once it has started.
+        if self.config["count"] < recipe.train.batch_size:
+            raise RecipeError(f"expected at least train.batch_size ({recipe.train.batch_size}) "
+                              f"images, got {self.config['count']}", path=f"{path}.count",
+                              source=recipe.source)
+
     def load(self):
         c = self.config
         rng = np.random.default_rng(c["seed"])  # never the global NumPy state

@@ -1,0 +1,66 @@
+"""Measuring quality: feature extractors and the metrics computed from their features."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, NamedTuple
+
+from gankit.interfaces.component import Component
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+
+class Features(NamedTuple):
+    """What an extractor computes for a set of images."""
+
+    features: "np.ndarray"
+    """float64 or float32 ``(n, d)``: the embedding FID, KID and precision/recall compare."""
+    logits: "np.ndarray | None" = None
+    """``(n, classes)`` class logits, for the Inception Score; None if the network has none."""
+
+
+class FeatureExtractor(Component):
+    """A network that maps images to feature vectors (and class logits when it has them).
+
+    Images are given as float32 ``(n, H, W, C)`` in ``[0, 1]``; the extractor resizes them
+    and maps them to the pixel range its network expects.
+    """
+
+    kind = "feature_extractor"
+
+    @abc.abstractmethod
+    def protocol(self) -> Mapping[str, Any]:
+        """Everything that determines the features (network, weights' digest, layer, input
+        size, resize method), as plain data: it keys cached reference statistics and is
+        reported beside every value."""
+
+    @abc.abstractmethod
+    def extract(self, images: "np.ndarray") -> Features:
+        """Features of one batch of images (the caller batches; keep memory bounded).
+
+        Raises:
+            gankit.errors.GankitError: the weights cannot be found or loaded (one line
+                saying how to supply them).
+        """
+
+
+class Metric(Component):
+    """A number comparing generated images with real ones through their features.
+
+    Class attributes:
+        needs_real: False for a metric of the generated images alone (Inception Score).
+        needs_logits: True if it needs the extractor's class logits.
+        lower_is_better: how "best" is chosen when the metric selects checkpoints.
+    """
+
+    kind = "metric"
+    needs_real: ClassVar[bool] = True
+    needs_logits: ClassVar[bool] = False
+    lower_is_better: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def compute(self, fake: Features, real: Features | None,
+                rng: "np.random.Generator") -> dict[str, float]:
+        """The metric's values by name (e.g. ``{"kid": ..., "kid_std": ...}``); the first
+        is the one that ranks checkpoints."""

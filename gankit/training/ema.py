@@ -1,0 +1,43 @@
+"""An exponential moving average of the generator's weights.
+
+``ema = decay * ema + (1 - decay) * weights`` after every generator update from step
+``start`` on; before it, the average is a plain copy. Only trainable weights are averaged;
+the rest (batch-norm statistics, spectral-norm vectors, dropout seeds) is copied, as in
+StyleGAN and BigGAN. The averaged model is a second instance of the generator, so it is
+checkpointed, sampled and saved like the generator itself.
+"""
+
+from __future__ import annotations
+
+
+class GeneratorEMA:
+    """The averaged copy of a generator model.
+
+    Args:
+        model: the generator being trained.
+        shadow: a second model of the same architecture (its weights are overwritten).
+        decay: the weight of the old average.
+        start: the first step (counted from 0) that averages; earlier steps copy.
+    """
+
+    def __init__(self, model, shadow, decay: float, start: int = 0) -> None:
+        self.model = model
+        self.shadow = shadow
+        self.decay = float(decay)
+        self.start = int(start)
+        if len(shadow.variables) != len(model.variables):
+            raise ValueError("the EMA model has other variables than the generator")
+        for target, source in zip(shadow.variables, model.variables):
+            target.assign(source)
+
+    def update(self, step) -> None:
+        """Average after the generator update of ``step`` (a graph-friendly int64 tensor)."""
+        import tensorflow as tf
+
+        decay = tf.where(tf.cast(step, tf.int64) < self.start, 0.0, self.decay)
+        for target, source in zip(self.shadow.trainable_variables, self.model.trainable_variables):
+            d = tf.cast(decay, target.dtype)
+            target.assign(d * target + (1.0 - d) * source)
+        for target, source in zip(self.shadow.non_trainable_variables,
+                                  self.model.non_trainable_variables):
+            target.assign(source)

@@ -1,0 +1,154 @@
+"""Quality measured during training: the recipe's ``metrics`` section as a callback.
+
+Every ``metrics.every`` steps (and at the last step) the generator (its EMA copy when the
+recipe has one) makes ``metrics.samples`` images from the same latents each time; the
+extractor's features of those are compared with the training data's (computed once and
+cached, see ``gankit.feature_cache``). The values go to ``losses.csv`` (their columns are
+empty on other steps), TensorBoard and the progress output; the best generator so far by
+``metrics.best`` is kept in ``RUN_DIR/best/`` and never pruned.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gankit.errors import GankitError
+from gankit.interfaces import Features
+from gankit.training.callbacks import CoreCallback
+
+BEST = "best"
+
+
+class MetricsCallback(CoreCallback):
+    """Computes the recipe's metrics every ``every`` steps and keeps the best generator.
+
+    Args:
+        recipe: the validated recipe (its ``metrics`` section must be set).
+    """
+
+    def __init__(self, recipe) -> None:
+        super().__init__()
+        from gankit.registry import create, using_registry
+
+        self.settings = recipe.metrics
+        with using_registry(recipe.registry):
+            self.extractor = create("feature_extractor", self.settings.extractor,
+                                    "metrics.extractor")
+            self.metrics = [create("metric", m, f"metrics.use[{i}]")
+                            for i, m in enumerate(self.settings.use)]
+        self._names = self._value_names()
+        self.rank_name = self.settings.best or self._names[0][1]
+        if self.rank_name not in [n for _, n in self._names]:
+            valid = ", ".join(n for _, n in self._names)
+            raise GankitError(f"metrics.best: '{self.rank_name}' is not a value the metrics "
+                              f"give (they give: {valid})")
+        owner = next(m for m, n in self._names if n == self.rank_name)
+        self.lower_is_better = owner.lower_is_better
+        self.best_value: float | None = None
+
+    def _value_names(self) -> list[tuple[Any, str]]:
+        """(metric, value name) of every value, in order (learned from tiny made-up features:
+        a metric's values are named by what its compute() returns)."""
+        rng = np.random.default_rng(0)
+        tiny = Features(rng.standard_normal((12, 4)), rng.standard_normal((12, 3)))
+        names = []
+        for metric in self.metrics:
+            values = metric.compute(tiny, tiny if metric.needs_real else None,
+                                    np.random.default_rng(0))
+            names += [(metric, name) for name in values]
+        return names
+
+    def log_columns(self) -> list[str]:
+        return [name for _, name in self._names]
+
+    def on_train_begin(self, run) -> None:
+        super().on_train_begin(run)
+        from gankit.evaluation import reference_features
+        from gankit.image_sources import DatasetSource, GeneratorSource
+
+        session = run.session
+        model = session.ema.shadow if session.ema is not None else session.generator
+        self.source = GeneratorSource(model, value_range=run.value_range,
+                                      num_classes=session.parts.generator.num_classes)
+        run.message("metrics: computing the training data's features for "
+                    f"{', '.join(n for _, n in self._names)} (cached after the first run)")
+        self.reference, cached, n = reference_features(
+            DatasetSource.from_recipe(run.recipe), self.extractor,
+            self.settings.reference_samples, batch_size=self.settings.batch_size,
+            progress=False)
+        self.best_dir = run.run_dir.path / BEST
+        saved = _read_best(self.best_dir)
+        if saved is not None and saved.get("name") == self.rank_name:
+            self.best_value = float(saved["value"])
+
+    def on_step_end(self, step: int, logs: dict[str, float]) -> None:
+        train = self.run.train
+        if step % self.settings.every and step != train.steps:
+            return
+        from gankit.evaluation import compute_features
+
+        t0 = time.perf_counter()
+        fake = compute_features(self.source, self.extractor, self.settings.samples,
+                                batch_size=self.settings.batch_size, seed=self.settings.seed,
+                                progress=False)
+        values: dict[str, float] = {}
+        for metric in self.metrics:
+            real = self.reference if metric.needs_real else None
+            values.update(metric.compute(fake, real, np.random.default_rng(self.settings.seed)))
+        logs.update({k: float(v) for k, v in values.items()})
+        self._tensorboard(step, values)
+        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items())
+        self.run.message(f"step {step}: {shown} ({time.perf_counter() - t0:.1f} s)")
+        value = float(values[self.rank_name])
+        if math.isfinite(value) and (self.best_value is None or (
+                value < self.best_value if self.lower_is_better else value > self.best_value)):
+            self._save_best(step, value, values)
+            self.best_value = value
+
+    def _tensorboard(self, step: int, values: dict[str, float]) -> None:
+        import tensorflow as tf
+
+        with self.run.writer.as_default():
+            for name, value in values.items():
+                tf.summary.scalar(f"metrics/{name}", value, step=step)
+
+    def _save_best(self, step: int, value: float, values: dict[str, float]) -> None:
+        """Write ``best/`` (the generator, its EMA copy, best.json) as a whole: into a
+        temporary folder first, then renamed over the previous best."""
+        run_dir, session = self.run.run_dir, self.run.session
+        tmp = run_dir.path / f".tmp-{BEST}-{os.getpid()}"
+        old = run_dir.path / f".tmp-{BEST}-old-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            run_dir.save_model_atomic(session.generator, tmp / "generator.keras")
+            if session.ema is not None:
+                run_dir.save_model_atomic(session.ema.shadow, tmp / "generator_ema.keras")
+            info = {"step": step, "name": self.rank_name, "value": value,
+                    "lower_is_better": self.lower_is_better, "values": values,
+                    "protocol": dict(self.extractor.protocol()), "created": time.time()}
+            (tmp / "best.json").write_text(json.dumps(info, indent=1, default=str))
+            if self.best_dir.exists():
+                os.replace(self.best_dir, old)
+            os.replace(tmp, self.best_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+        self.run.message(f"step {step}: new best {self.rank_name} {value:.4g}; saved in "
+                         f"{self.best_dir}")
+
+
+def _read_best(folder: Path) -> dict | None:
+    try:
+        data = json.loads((folder / "best.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "value" in data else None

@@ -1,0 +1,12 @@
+"""Built-in plugin: standard GAN architectures (DCGAN, the SNGAN CIFAR ResNet)."""
+
+import gankit
+
+
+@gankit.hookimpl
+def gankit_register_components(register):
+    from gankit_nets.dcgan import DCGANDiscriminator, DCGANGenerator
+    from gankit_nets.resnet import ResNetDiscriminator, ResNetGenerator
+
+    for component in (DCGANGenerator, DCGANDiscriminator, ResNetGenerator, ResNetDiscriminator):
+        register(component)

@@ -1,0 +1,180 @@
+"""DCGAN (Radford, Metz and Chintala, 2016) for 32x32 and 64x64 images."""
+
+from __future__ import annotations
+
+import functools
+
+from gankit import Discriminator, Generator, Param
+from gankit.errors import RecipeError
+from gankit_nets.layers import BN_EPSILON, batch_norm, bn_relu, spectral_norm_if
+
+SIZES = (32, 64)
+
+# PyTorch's and the reference TensorFlow DCGAN's batch-norm settings (PyTorch's momentum 0.1
+# is Keras's 0.9); Keras's own defaults (0.99, 1e-3) lag far behind a GAN's moving statistics.
+
+
+def _shape_params() -> dict[str, Param]:
+    return {
+        "height": Param(int, 32, choices=SIZES, doc="image height (32 or 64; equal to width)"),
+        "width": Param(int, 32, choices=SIZES, doc="image width (32 or 64; equal to height)"),
+        "channels": Param(int, 3, min=1, doc="image channels"),
+    }
+
+
+def _check_square(config: dict, kind: str) -> None:
+    if config["width"] != config["height"]:
+        raise RecipeError(f"expected the same as height ({config['height']}): the DCGAN makes "
+                          f"square images, got {config['width']}", path=f"{kind}.width")
+
+
+def _steps(size: int) -> int:
+    """The number of stride-2 layers between 4x4 and ``size`` (3 for 32, 4 for 64)."""
+    return size.bit_length() - 3
+
+
+def _dcgan_init():
+    # Radford et al.: "All weights were initialized from a zero-centered Normal distribution
+    # with standard deviation 0.02". A new instance per layer, so layers draw different values.
+    import keras
+
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+class DCGANGenerator(Generator):
+    """The DCGAN generator: a projection to 4x4, then stride-2 transposed convolutions.
+
+    latent -> Dense(4*4*8F) -> Reshape(4, 4, 8F) -> BN -> ReLU
+    -> [Conv2DTranspose(C, 4, strides 2, 'same') -> BN -> ReLU], C = 4F, 2F (, F for 64x64)
+    -> Conv2DTranspose(channels, 4, strides 2, 'same', tanh)
+
+    where F is ``base_filters``: for 64x64 this is the PyTorch DCGAN example (512, 256, 128,
+    64 channels; Radford et al.'s figure 1 is F = 128); 32x32 drops the 32x32 stage. Layers
+    followed by batch norm have no bias (batch norm cancels it). Every kernel is initialised from
+    N(0, 0.02), as in the paper; batch norm starts at gamma 1, beta 0 with momentum 0.9 and
+    epsilon 1e-5. ``spectral_norm`` wraps the Dense and every transposed convolution in
+    ``keras.layers.SpectralNormalization`` (batch norm stays, as in SAGAN's generator).
+
+    With the defaults (32x32x3, latent 128, F 64): 3,679,747 parameters (3,677,955
+    trainable); at 64x64: 3,808,003 (3,806,083 trainable, the PyTorch example's 3,576,704 with
+    a 128- instead of 100-long latent and a bias on the output layer).
+    """
+
+    name = "dcgan"
+    params = {
+        "latent_dim": Param(int, 128, min=1, doc="length of the latent vector"),
+        **_shape_params(),
+        "base_filters": Param(int, 64, min=1,
+                              doc="the base channel count F: the 4x4 stage has 8F channels, "
+                                  "each upsampling halves them"),
+        "spectral_norm": Param(bool, False,
+                               doc="wrap the Dense and every transposed convolution in "
+                                   "spectral normalization"),
+    }
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        _check_square(self.config, self.kind)
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        c = self.config
+        sn = functools.partial(spectral_norm_if, c["spectral_norm"])
+        filters = 8 * c["base_filters"]
+
+        z = keras.Input(shape=(c["latent_dim"],), name="latent")
+        x = sn(layers.Dense(4 * 4 * filters, use_bias=False, kernel_initializer=_dcgan_init(),
+                            name="project"))(z)
+        x = layers.Reshape((4, 4, filters), name="to_4x4")(x)
+        x = bn_relu(x, "project")
+        for i in range(1, _steps(c["height"])):
+            filters //= 2
+            x = sn(layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
+                                          kernel_initializer=_dcgan_init(), name=f"up{i}"))(x)
+            x = bn_relu(x, f"up{i}")
+        x = sn(layers.Conv2DTranspose(c["channels"], 4, strides=2, padding="same",
+                                      activation="tanh", kernel_initializer=_dcgan_init(),
+                                      name="to_image"))(x)
+        return keras.Model(z, x, name="dcgan_generator")
+
+
+class DCGANDiscriminator(Discriminator):
+    """The DCGAN discriminator: stride-2 convolutions down to 4x4, then one linear score.
+
+    image -> Conv2D(F, 4, strides 2, 'same') -> LeakyReLU
+    -> [Conv2D(C, 4, strides 2, 'same') -> BN -> LeakyReLU], C = 2F, 4F (, 8F for 64x64)
+    -> Flatten -> Dense(1)
+
+    where F is ``base_filters``, mirroring :class:`DCGANGenerator`. The score is a logit
+    (``output_activation = "linear"``): pair it with a loss that takes logits. With
+    ``spectral_norm`` there is no batch norm and every convolution and the Dense are wrapped
+    in ``keras.layers.SpectralNormalization`` (the SNGAN recipe); without it, convolutions
+    followed by batch norm have no bias. Every kernel is initialised from N(0, 0.02), as in
+    the paper; batch norm uses momentum 0.9 and epsilon 1e-5.
+
+    With the defaults (32x32x3, F 64): 664,129 parameters (663,361 trainable); at 64x64:
+    2,767,425 (2,765,633 trainable).
+    """
+
+    name = "dcgan"
+    output_activation = "linear"
+    params = {
+        **_shape_params(),
+        "base_filters": Param(int, 64, min=1,
+                              doc="the base channel count F: the first convolution has F "
+                                  "channels, each later one doubles them"),
+        "spectral_norm": Param(bool, False,
+                               doc="wrap every convolution and the Dense in spectral "
+                                   "normalization"),
+        "norm": Param(str, "auto", choices=("auto", "batch", "layer", "none"),
+                      doc="normalization after each convolution but the first: auto is batch "
+                          "norm without spectral norm and none with it; layer norm (per "
+                          "image) suits a gradient penalty, which batch norm breaks"),
+        "leaky_relu_slope": Param(float, 0.2, min=0.0, max=1.0,
+                                  doc="negative slope of LeakyReLU (0.2 in the paper)"),
+    }
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        _check_square(self.config, self.kind)
+
+    @property
+    def normalization(self) -> str:
+        """The normalization in effect: ``batch``, ``layer`` or ``none``."""
+        norm = self.config["norm"]
+        if norm == "auto":
+            return "none" if self.config["spectral_norm"] else "batch"
+        return norm
+
+    @property
+    def mixes_batch(self) -> bool:
+        return self.normalization == "batch"
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        c = self.config
+        use_sn = c["spectral_norm"]
+        sn = functools.partial(spectral_norm_if, use_sn)
+        filters = c["base_filters"]
+        norm = self.normalization
+
+        image = keras.Input(shape=self.image_shape, name="image")
+        x = image
+        for i in range(1, _steps(c["height"]) + 1):
+            normalized = i > 1 and norm != "none"
+            x = sn(layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=not normalized,
+                                 kernel_initializer=_dcgan_init(), name=f"down{i}"))(x)
+            if normalized and norm == "batch":
+                x = batch_norm(x, f"down{i}")
+            elif normalized:
+                x = layers.LayerNormalization(axis=[1, 2, 3], epsilon=BN_EPSILON,
+                                              name=f"down{i}_ln")(x)
+            x = layers.LeakyReLU(c["leaky_relu_slope"], name=f"down{i}_lrelu")(x)
+            filters *= 2
+        x = layers.Flatten(name="flatten")(x)
+        x = sn(layers.Dense(1, kernel_initializer=_dcgan_init(), name="score"))(x)
+        return keras.Model(image, x, name="dcgan_discriminator")

@@ -1,0 +1,151 @@
+"""Augmenters: what the discriminator sees of every image, real or generated."""
+
+from __future__ import annotations
+
+from gankit import Param
+from gankit.errors import RecipeError, did_you_mean
+from gankit.interfaces import Augmenter
+
+POLICY_ITEMS = ("color", "translation", "cutout")
+"""The transformations DiffAugment can chain, in the paper's order."""
+
+
+class NoAugment(Augmenter):
+    """No augmentation: the discriminator sees the images as they are."""
+
+    name = "none"
+
+    @property
+    def is_identity(self) -> bool:
+        return True
+
+    def augment(self, images, ctx):
+        return images
+
+
+class DiffAugment(Augmenter):
+    """Differentiable augmentation (Zhao et al. 2020) of real and generated images alike.
+
+    Each image gets its own random parameters, drawn from the step's stream:
+
+    - ``color``: add a brightness in [-0.5, 0.5), scale the saturation (the distance from
+      the pixel's channel mean) by [0, 2) and the contrast (the distance from the image
+      mean) by [0.5, 1.5).
+    - ``translation``: shift by a whole number of pixels up to ``translation_ratio`` of the
+      height and width in each direction, filling with zeros.
+    - ``cutout``: zero a rectangle ``cutout_ratio`` of the height and width at a random
+      centre (clipped at the borders).
+
+    Every step is made of TensorFlow ops that pass the gradient on to the images, so the
+    generator learns through the augmentation.
+    """
+
+    name = "diffaugment"
+    params = {
+        "policy": Param(list, list(POLICY_ITEMS), item_type=str,
+                        doc="the transformations to apply, in order: any of color, "
+                            "translation, cutout"),
+        "translation_ratio": Param(float, 0.125, min=0.0, max=0.5,
+                                   doc="largest shift as a fraction of the image size"),
+        "cutout_ratio": Param(float, 0.5, min=0.0, max=1.0,
+                              doc="side of the cut-out rectangle as a fraction of the image size"),
+    }
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        seen = set()
+        for item in self.config["policy"]:
+            if item not in POLICY_ITEMS:
+                raise RecipeError(f"unknown policy item {item!r}{did_you_mean(item, POLICY_ITEMS)}"
+                                  f"; valid items: {', '.join(POLICY_ITEMS)}",
+                                  path="augmenter.policy")
+            if item in seen:
+                raise RecipeError(f"policy item {item!r} is listed twice; list each of "
+                                  f"{', '.join(POLICY_ITEMS)} at most once",
+                                  path="augmenter.policy")
+            seen.add(item)
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.config["policy"]
+
+    def augment(self, images, ctx):
+        import tensorflow as tf
+
+        c = self.config
+        images = tf.convert_to_tensor(images)
+        for item in c["policy"]:
+            if item == "color":
+                images = _color(images, ctx)
+            elif item == "translation":
+                images = _translation(images, ctx, c["translation_ratio"])
+            else:
+                images = _cutout(images, ctx, c["cutout_ratio"])
+        return images
+
+
+def _per_image(images, *trailing):
+    """The shape of one random number per image: ``[batch, *trailing]``."""
+    import tensorflow as tf
+
+    n = images.shape[0]
+    return [n if n is not None else tf.shape(images)[0], *trailing]
+
+
+def _spatial_size(images):
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:
+        raise ValueError(f"DiffAugment needs images of a known height and width, got shape "
+                         f"{images.shape}")
+    return height, width
+
+
+def _color(images, ctx):
+    import tensorflow as tf
+
+    shape = _per_image(images, 1, 1, 1)
+
+    def factor(name, low, high):
+        return tf.cast(ctx.uniform(name, shape, low, high), images.dtype)
+
+    x = images + factor("brightness", -0.5, 0.5)
+    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+    x = (x - mean) * factor("saturation", 0.0, 2.0) + mean
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    return (x - mean) * factor("contrast", 0.5, 1.5) + mean
+
+
+def _shift(images, axis, shifts, pad):
+    """``out[..., i, ...] = images[..., i - shift, ...]`` per image, zero outside."""
+    import tensorflow as tf
+
+    paddings = [[0, 0]] * images.shape.rank
+    paddings[axis] = [pad, pad]
+    padded = tf.pad(images, paddings)
+    index = tf.range(images.shape[axis])[None, :] - shifts + pad
+    return tf.gather(padded, index, axis=axis, batch_dims=1)
+
+
+def _translation(images, ctx, ratio):
+    height, width = _spatial_size(images)
+    for axis, size, name in ((1, height, "translation_y"), (2, width, "translation_x")):
+        limit = int(size * ratio + 0.5)
+        if limit:
+            shifts = ctx.integers(name, _per_image(images, 1), 2 * limit + 1) - limit
+            images = _shift(images, axis, shifts, limit)
+    return images
+
+
+def _cutout(images, ctx, ratio):
+    import tensorflow as tf
+
+    height, width = _spatial_size(images)
+    inside = []
+    for size, name in ((height, "cutout_y"), (width, "cutout_x")):
+        side = int(size * ratio + 0.5)
+        start = ctx.integers(name, _per_image(images, 1), size) - side // 2
+        position = tf.range(size)[None, :]
+        inside.append((position >= start) & (position < start + side))
+    hole = inside[0][:, :, None] & inside[1][:, None, :]
+    # A multiplicative mask: the gradient flows to every pixel that stays.
+    return images * tf.cast(tf.logical_not(hole), images.dtype)[..., None]
