@@ -283,6 +283,12 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
     changed.
     """
     recipe.create("dataset").preflight()  # a missing data folder answers before TensorFlow loads
+    if recipe.metrics is not None:
+        from gankit.registry import create, using_registry
+
+        with using_registry(recipe.registry):
+            extractor = create("feature_extractor", recipe.metrics.extractor, "metrics.extractor")
+        getattr(extractor, "preflight", lambda: None)()
     if not resume:
         run_dir.ensure_new()  # fail before the slow part if the directory is taken
     with contextlib.ExitStack() as stack:

@@ -66,7 +66,7 @@ TRAIN_PARAMS: dict[str, Param] = {
 """The keys of the ``train`` section."""
 
 EMA_PARAMS: dict[str, Param] = {
-    "decay": Param(float, 0.999, min=0.0, max=1.0, min_exclusive=True,
+    "decay": Param(float, 0.999, min=0.0, max=0.999999, min_exclusive=True,
                    doc="weight of the old average: ema = decay * ema + (1 - decay) * weights"),
     "start": Param(int, 0, min=0, max=MAX_STEPS,
                    doc="before this step the average is a plain copy of the generator"),
@@ -378,10 +378,27 @@ def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<reci
         with using_registry(registry):
             metrics = MetricsConfig(**check_params(METRICS_PARAMS, raw["metrics"], "metrics",
                                                    source=source))
+            _check_metrics(metrics, source)
     recipe = Recipe(source=source, name=name, sections=sections, train=train, ema=ema,
                     description=top["description"], registry=registry, metrics=metrics)
     _check_whole(recipe)
     return recipe
+
+
+def _check_metrics(metrics: MetricsConfig, source: str) -> None:
+    """At least one metric, and ``best`` names a value one of them gives."""
+    from gankit.registry import create
+    from gankit.training.metric_names import value_names
+
+    if not metrics.use:
+        raise RecipeError("expected at least one metric (e.g. [fid]); leave the section out "
+                          "for none", path="metrics.use", source=source)
+    names = [name for _, name in value_names(
+        [create("metric", m, f"metrics.use[{i}]") for i, m in enumerate(metrics.use)])]
+    if metrics.best is not None and metrics.best not in names:
+        raise RecipeError(f"'{metrics.best}' is not a value of the metrics"
+                          f"{did_you_mean(metrics.best, names)}; they give: {', '.join(names)}",
+                          path="metrics.best", source=source)
 
 
 def _validate_section(kind: Kind, value: Any, registry: Registry, source: str) -> Any:
@@ -397,7 +414,7 @@ def _validate_section(kind: Kind, value: Any, registry: Registry, source: str) -
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise RecipeError(f"expected a mapping of {', '.join(kind.roles)} to a {kind.name} "
+            raise RecipeError(f"expected a mapping of {', '.join(kind.roles)} to one {kind.name} "
                               f"each, got {_describe(value)}", path=kind.section, source=source)
         for role in value:
             if role not in kind.roles:

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from gankit.errors import GankitError
-from gankit.interfaces import Features
 from gankit.training.callbacks import CoreCallback
+from gankit.training.metric_names import value_names
 
 BEST = "best"
 
@@ -44,7 +44,7 @@ class MetricsCallback(CoreCallback):
                                     "metrics.extractor")
             self.metrics = [create("metric", m, f"metrics.use[{i}]")
                             for i, m in enumerate(self.settings.use)]
-        self._names = self._value_names()
+        self._names = value_names(self.metrics)
         self.rank_name = self.settings.best or self._names[0][1]
         if self.rank_name not in [n for _, n in self._names]:
             valid = ", ".join(n for _, n in self._names)
@@ -53,18 +53,6 @@ class MetricsCallback(CoreCallback):
         owner = next(m for m, n in self._names if n == self.rank_name)
         self.lower_is_better = owner.lower_is_better
         self.best_value: float | None = None
-
-    def _value_names(self) -> list[tuple[Any, str]]:
-        """(metric, value name) of every value, in order (learned from tiny made-up features:
-        a metric's values are named by what its compute() returns)."""
-        rng = np.random.default_rng(0)
-        tiny = Features(rng.standard_normal((12, 4)), rng.standard_normal((12, 3)))
-        names = []
-        for metric in self.metrics:
-            values = metric.compute(tiny, tiny if metric.needs_real else None,
-                                    np.random.default_rng(0))
-            names += [(metric, name) for name in values]
-        return names
 
     def log_columns(self) -> list[str]:
         return [name for _, name in self._names]
