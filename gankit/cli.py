@@ -96,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                             help="channels of the first block; then 2W and 4W (default 48)")
     classifier.add_argument("--precision", choices=("mixed_bfloat16", "float32"),
                             default="mixed_bfloat16",
-                            help="compute in bfloat16 (default; several times faster on CPUs "
-                                 "with AMX) or float32; the saved model is float32")
+                            help="compute in bfloat16 (default; faster on CPUs with AMX or "
+                                 "AVX-512 BF16) or float32; the saved model is float32")
 
     report = sub.add_parser("report", help="write a run's self-contained report.html "
                                            "(curves, sample grids, recipe, timings, machine)")

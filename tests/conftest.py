@@ -31,3 +31,10 @@ def write_cifar_folder(root, per_batch=10, seed=0):
 @pytest.fixture
 def cifar_folder(tmp_path):
     return write_cifar_folder(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def make_cifar_folder():
+    """``write_cifar_folder`` for module- or session-scoped fixtures (importing it from
+    ``conftest`` is ambiguous when several test folders run together)."""
+    return write_cifar_folder

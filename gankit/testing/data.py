@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from gankit.interfaces import Dataset
+from gankit.interfaces import Dataset, Examples
 from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
                                         check_image_shape, require_kind)
 
@@ -26,7 +26,8 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
       numbers, low < high.
     - ``config``: ``get_config()``/``from_config()`` round trip (see :func:`check_config`).
     - ``load``: ``load()`` returns a float32 ``numpy.ndarray`` ``(n, *image_shape)`` with
-      ``n >= min_images``.
+      ``n >= min_images``, or an :class:`~gankit.Examples` of such images and, if the dataset
+      has ``class_names``, ``n`` integer labels indexing them.
     - ``values``: every value is finite and inside ``value_range``.
     - ``determinism``: a second instance built from the config loads exactly the same array
       in the same order, even after Python's and NumPy's global random state changed (the
@@ -43,13 +44,14 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
     """
     require_kind(dataset, Dataset, "check_dataset")
     run = CheckRun(dataset, DATASET_CHECKS, skip)
-    loaded: dict[str, np.ndarray] = {}
+    loaded: dict[str, Examples] = {}
 
     def load_once() -> np.ndarray:
-        if "images" not in loaded:
+        if "examples" not in loaded:
             _seed_global_random_state(1)
-            loaded["images"] = dataset.load()
-        return loaded["images"]
+            result = dataset.load()
+            loaded["examples"] = result if isinstance(result, Examples) else Examples(result)
+        return loaded["examples"].images
 
     def interface():
         check_image_shape(dataset.image_shape, run.fail)
@@ -71,6 +73,18 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
                      f"{', '.join(map(str, expected))}) as image_shape says")
         if len(images) < min_images:
             run.fail(f"load() returned {len(images)} images, expected at least {min_images}")
+        labels, names = loaded["examples"].labels, dataset.class_names
+        if labels is None:
+            return
+        labels = np.asarray(labels)
+        if not names:
+            run.fail("load() returned labels, but class_names is None (name the classes)")
+        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+            run.fail(f"load() returned labels of shape {labels.shape} and type {labels.dtype}, "
+                     f"expected {len(images)} integers (one per image)")
+        if labels.size and not 0 <= labels.min() <= labels.max() < len(names):
+            run.fail(f"labels range over {labels.min()} .. {labels.max()}, expected 0 .. "
+                     f"{len(names) - 1} (indices into class_names)")
 
     def values():
         images = load_once()
@@ -86,7 +100,11 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
         first = load_once()
         _seed_global_random_state(2)
         again = type(dataset).from_config(dataset.get_config()).load()
-        if np.shape(again) != np.shape(first) or not np.array_equal(again, first):
+        first_labels = loaded["examples"].labels
+        again, again_labels = again if isinstance(again, Examples) else (again, None)
+        if np.shape(again) != np.shape(first) or not np.array_equal(again, first) or \
+                (first_labels is None) != (again_labels is None) or \
+                (first_labels is not None and not np.array_equal(again_labels, first_labels)):
             run.fail("a second instance with the same config loaded different images (or "
                      "another order); seed any randomness from the config")
 

@@ -29,12 +29,10 @@ def _section(folder, **extra):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, make_cifar_folder):
     """One tiny training run on the fake CIFAR-10 folder: (out file, stdout, the folder)."""
-    from conftest import write_cifar_folder
-
     root = tmp_path_factory.mktemp("classifier")
-    folder = write_cifar_folder(root / "data")
+    folder = make_cifar_folder(root / "data")
     out = root / "models" / "clf.keras"  # the folder does not exist yet
     code = main(["train-classifier", "--dataset", _section(folder), "--out", str(out), *TINY])
     assert code == 0
