@@ -129,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="latent seed, and seed of KID's subsets (default 0)")
     evaluate.add_argument("--best", action="store_true",
                           help="use the run directory's best/ generator")
+    evaluate.add_argument("--no-ema", action="store_true",
+                          help="for a run directory: its trained generator, not the EMA copy")
     evaluate.add_argument("--value-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                           help="output range of a .keras generator (default: -1 1, tanh)")
     evaluate.add_argument("--json", metavar="FILE",
@@ -465,7 +467,7 @@ def cmd_evaluate(args) -> int:
                            extractor=args.extractor, overrides=args.overrides, n=args.n,
                            reference_n=args.reference_n, seed=args.seed, best=args.best,
                            value_range=args.value_range, json_path=args.json,
-                           registry=_plugins().registry)
+                           registry=_plugins().registry, use_ema=not args.no_ema)
     _import_tensorflow_quietly()
 
     def show(message, category, *rest, **kwargs) -> None:

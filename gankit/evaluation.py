@@ -276,7 +276,7 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
                     n: int | None = None, reference_n: int | None = None, seed: int = 0,
                     best: bool = False, value_range: Sequence[float] | None = None,
                     json_path: str | None = None, default_json: bool = True,
-                    registry: Any = None) -> EvaluationPlan:
+                    registry: Any = None, use_ema: bool = True) -> EvaluationPlan:
     """Check a ``gankit evaluate`` request and build its parts, without TensorFlow.
 
     ``overrides`` are ``extractor.KEY=VALUE`` or ``METRIC.KEY=VALUE`` (for a metric named
@@ -335,7 +335,7 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
                           f"recipe .yaml whose dataset to compare with")
     ref_source = _reference_source(reference, registry) if reference is not None and needs_real \
         else None
-    src = _source(source, best, value_range, registry)
+    src = _source(source, best, value_range, registry, use_ema)
     if n is None and isinstance(src, GeneratorSource):
         n = DEFAULT_N
     out = None
@@ -404,7 +404,7 @@ def _reference_source(reference: str, registry: Any) -> ImageSource:
 
 
 def _source(source: str, best: bool, value_range: Sequence[float] | None,
-            registry: Any) -> ImageSource:
+            registry: Any, use_ema: bool = True) -> ImageSource:
     path = Path(source).expanduser()
     if path.is_dir() and not (path / "recipe.yaml").is_file():
         if best or value_range is not None:
@@ -413,4 +413,4 @@ def _source(source: str, best: bool, value_range: Sequence[float] | None,
                               f"a folder of images")
         return ImageFolderSource(path, what="source folder")
     return GeneratorSource(path, value_range=tuple(value_range) if value_range else None,
-                           best=best, registry=registry)
+                           best=best, registry=registry, use_ema=use_ema)
