@@ -11,7 +11,24 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 
-class Generator(Component):
+class _ImageModel(Component):
+    """What generators and discriminators share: the image shape and the classes."""
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` of the images the model makes or accepts (by
+        default its ``height``, ``width`` and ``channels`` parameters)."""
+        c = self.config
+        return (int(c["height"]), int(c["width"]), int(c["channels"]))
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the model is conditioned on (its ``num_classes`` parameter);
+        0 for an unconditional model."""
+        return int(self.config.get("num_classes", 0) or 0)
+
+
+class Generator(_ImageModel):
     """Maps latent vectors ``(batch, latent_dim)`` to images ``(batch, *image_shape)``.
 
     A class-conditional generator (``num_classes > 0``) builds a model with two inputs,
@@ -26,17 +43,6 @@ class Generator(Component):
         parameter; override for a component that declares it otherwise)."""
         return int(self.config["latent_dim"])
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """``(height, width, channels)`` of the images the model makes (by default its
-        ``height``, ``width`` and ``channels`` parameters)."""
-        return _shape_from(self.config)
-
-    @property
-    def num_classes(self) -> int:
-        """How many classes the model is conditioned on; 0 for an unconditional model."""
-        return int(self.config.get("num_classes", 0) or 0)
-
     @abc.abstractmethod
     def build(self) -> "keras.Model":
         """Return a new, freshly initialised Keras model.
@@ -48,7 +54,7 @@ class Generator(Component):
         """
 
 
-class Discriminator(Component):
+class Discriminator(_ImageModel):
     """Maps images ``(batch, *image_shape)`` to one score per image ``(batch, 1)``.
 
     Class attributes:
@@ -63,17 +69,6 @@ class Discriminator(Component):
     output_activation: ClassVar[str] = "sigmoid"
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """``(height, width, channels)`` of the images the model accepts (by default its
-        ``height``, ``width`` and ``channels`` parameters)."""
-        return _shape_from(self.config)
-
-    @property
-    def num_classes(self) -> int:
-        """How many classes the model is conditioned on; 0 for an unconditional model."""
-        return int(self.config.get("num_classes", 0) or 0)
-
-    @property
     def mixes_batch(self) -> bool:
         """True if one image's score depends on the other images of the batch (batch
         normalization); a per-image gradient penalty is then not well defined."""
@@ -83,6 +78,3 @@ class Discriminator(Component):
     def build(self) -> "keras.Model":
         """Return a new, freshly initialised Keras model ``(None, *image_shape) -> (None, 1)``."""
 
-
-def _shape_from(config) -> tuple[int, int, int]:
-    return (int(config["height"]), int(config["width"]), int(config["channels"]))

@@ -20,15 +20,20 @@ def recipe_file(tmp_path_factory, images) -> Path:
     return write_recipe(tmp_path_factory.mktemp("recipes") / "tiny.yaml", images)
 
 
-@pytest.fixture(scope="session")
-def reference_runs(tmp_path_factory, recipe_file) -> tuple[Path, Path]:
-    """Two uninterrupted runs of the tiny recipe, in separate processes at the same time."""
-    runs = [tmp_path_factory.mktemp("reference") / name for name in ("run", "twin")]
-    procs = [start_gankit("run", recipe_file, "--out", run, "--quiet") for run in runs]
+def _two_runs(folder: Path, recipe: Path) -> tuple[Path, Path]:
+    """Two uninterrupted runs of ``recipe``, in separate processes at the same time."""
+    runs = [folder / name for name in ("run", "twin")]
+    procs = [start_gankit("run", recipe, "--out", run, "--quiet") for run in runs]
     for proc in procs:
         out = finish(proc)
         assert proc.returncode == 0, out
     return runs[0], runs[1]
+
+
+@pytest.fixture(scope="session")
+def reference_runs(tmp_path_factory, recipe_file) -> tuple[Path, Path]:
+    """Two uninterrupted runs of the tiny recipe, in separate processes at the same time."""
+    return _two_runs(tmp_path_factory.mktemp("reference"), recipe_file)
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +67,5 @@ def full_recipe_file(tmp_path_factory, images) -> Path:
 
 @pytest.fixture(scope="session")
 def full_reference_runs(tmp_path_factory, full_recipe_file) -> tuple[Path, Path]:
-    runs = [tmp_path_factory.mktemp("full") / name for name in ("run", "twin")]
-    procs = [start_gankit("run", full_recipe_file, "--out", run, "--quiet") for run in runs]
-    for proc in procs:
-        out = finish(proc)
-        assert proc.returncode == 0, out
-    return runs[0], runs[1]
+    """Two uninterrupted runs of the recipe with every part."""
+    return _two_runs(tmp_path_factory.mktemp("full"), full_recipe_file)
