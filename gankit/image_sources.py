@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from gankit.errors import GankitError
-from gankit.images import to_uint8
+from gankit.images import SIXTEEN_BIT_MODES, to_eight_bits, to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
@@ -123,9 +123,8 @@ def _read_image(file: Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # palette transparency notes: alpha is dropped
             with Image.open(file, formats=("PNG", "JPEG")) as image:
-                if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale
-                    values = np.asarray(image).astype(np.int64).clip(0, 65535)
-                    image = Image.fromarray(((values + 128) // 257).astype(np.uint8))
+                if image.mode in SIXTEEN_BIT_MODES:
+                    image = to_eight_bits(image)
                 return np.asarray(image.convert("RGB"))
     except Image.DecompressionBombError as exc:
         raise GankitError(f"{file} is too large to decode safely ({exc})") from None

@@ -9,6 +9,19 @@ from pathlib import Path
 import numpy as np
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+"""Pillow modes of 16-bit (or 32-bit integer) greyscale images."""
+
+
+def to_eight_bits(image):
+    """A 16-bit greyscale Pillow image as 8-bit "L", ``round(v / 257)``: Pillow's own
+    conversion clips every value above 255 to white."""
+    from PIL import Image
+
+    values = np.asarray(image).astype(np.int64).clip(0, 65535)
+    return Image.fromarray(((values + 128) // 257).astype(np.uint8))
+
+
 def to_uint8(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
     """Map float images from ``value_range`` to 0..255, clipping what falls outside."""
     lo, hi = value_range

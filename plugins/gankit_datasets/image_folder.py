@@ -15,6 +15,7 @@ from PIL import Image
 
 import gankit
 from gankit.errors import DatasetError
+from gankit.images import SIXTEEN_BIT_MODES, to_eight_bits
 from gankit.params import REQUIRED, Param
 from gankit_datasets.scaling import SCALE_PARAM, check_scale, scale_pixels
 
@@ -23,7 +24,6 @@ _FORMATS = ("PNG", "JPEG")
 # What Pillow raises for a truncated or malformed file, besides UnidentifiedImageError (an OSError).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
 # Pillow opens 16-bit greyscale PNGs in these modes, keeping all 16 bits.
-_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 _SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
                   (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
@@ -164,8 +164,8 @@ class ImageFolderDataset(gankit.Dataset):
                             f"{width}x{height}; set dataset.on_size_mismatch=resize, or "
                             f"dataset.height/dataset.width to the size of your images")
                     had_alpha = _has_visible_alpha(image)
-                    if image.mode in _SIXTEEN_BIT:
-                        image = _to_eight_bits(image)
+                    if image.mode in SIXTEEN_BIT_MODES:
+                        image = to_eight_bits(image)
                     converted = image.convert("RGB" if channels == 3 else "L")
                     if converted.size != (width, height):
                         converted = converted.resize((width, height), Image.Resampling.BICUBIC)
@@ -231,15 +231,9 @@ def _has_visible_alpha(image: Image.Image) -> bool:
     """Whether dropping the image's alpha channel or transparent colour changes any pixel."""
     if "A" not in image.getbands() and "transparency" not in image.info:
         return False
-    if image.mode in _SIXTEEN_BIT:  # a transparent grey level (tRNS), not a channel
+    if image.mode in SIXTEEN_BIT_MODES:  # a transparent grey level (tRNS), not a channel
         key = image.info.get("transparency")
         return isinstance(key, int) and bool((np.asarray(image) == key).any())
     alpha = (image if "A" in image.getbands() else image.convert("RGBA")).getchannel("A")
     return alpha.getextrema()[0] < 255
 
-
-def _to_eight_bits(image: Image.Image) -> Image.Image:
-    """A 16-bit greyscale image as 8-bit "L", ``round(v / 257)``: Pillow's own conversion
-    clips every value above 255 to white."""
-    values = np.asarray(image).astype(np.int64).clip(0, 65535)
-    return Image.fromarray(((values + 128) // 257).astype(np.uint8))
