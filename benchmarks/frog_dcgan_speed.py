@@ -9,7 +9,10 @@ One run measures, on this machine:
 * ``transcription``: the article's loop made Keras-3-correct -- ``generator.predict``, then
   ``discriminator.train_on_batch`` on fakes + reals labelled 1/0 + 0.05 * uniform noise, then
   ``gan.train_on_batch`` with the discriminator frozen -- compiled with Keras' defaults.
-* the float32 matrix-multiply rate of ``tf.linalg.matmul`` on all cores.
+* ``gankit:prec=mixed_bfloat16``: the same with ``train.precision: mixed_bfloat16`` (bfloat16
+  arithmetic with float32 weights; fast on CPUs with AMX or AVX-512 BF16 units, which the
+  script reports from ``/proc/cpuinfo``).
+* the float32 and bfloat16 matrix-multiply rates of ``tf.linalg.matmul`` on all cores.
 
 Neither loop writes images or weights while timed. Each configuration runs in its own worker
 process; the workers take turns, one timed round each, so that a busy moment on a shared
@@ -26,10 +29,14 @@ images; the generator forward on B new latents, the discriminator forward and in
 (every layer) on those B fakes, and the generator weight gradient and input gradient (all
 layers but the first). With the article's models that is about 32 GFLOP per image.
 
+The configurations timed are a list of variants (``DEFAULT_VARIANTS``, ``QUICK_VARIANTS``, or
+``--variants``), each ``kind[:key=value,...]`` with the keys of ``VARIANT_KEYS``; a new
+``train`` setting is timed by adding its key there and a variant to the lists.
+
 Usage::
 
-    python benchmarks/frog_dcgan_speed.py            # about 7 minutes on 2 cores
-    python benchmarks/frog_dcgan_speed.py --quick    # about 1 minute: rougher, fewer variants
+    python benchmarks/frog_dcgan_speed.py            # about 9 minutes on 2 cores
+    python benchmarks/frog_dcgan_speed.py --quick    # about 2 minutes: rougher, fewer variants
     python benchmarks/frog_dcgan_speed.py --batch-sizes 2 --variants transcription \\
         gankit:xla=off "gankit:xla=off,env=TF_ENABLE_ONEDNN_OPTS:0"
 """
@@ -49,20 +56,29 @@ from dataclasses import dataclass, field
 
 LATENT_DIM = 32
 IMAGES = 240  # the synthetic dataset; a multiple of both default batch sizes
-TARGETS = {2: 1.25, 20: 1.15}  # issue 3: speed-up over the transcription, by batch size
-TARGET_MATMUL_FRACTION = 0.90  # ...and the share of the matmul rate reached at batch 20
+# (issue, variant, batch, speed-up over the transcription at least)
+TARGETS = [
+    ("issue 3", "gankit", 2, 1.25),
+    ("issue 3", "gankit", 20, 1.15),
+    ("issue 10", "gankit", 2, 1.3),
+    ("issue 10", "gankit:prec=mixed_bfloat16", 2, 2.0),
+    ("issue 10", "gankit:prec=mixed_bfloat16", 20, 3.0),
+]
+TARGET_MATMUL_FRACTION = 0.90  # issue 3: the share of the float32 matmul rate at batch 20
+CPU_UNITS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f")  # /proc/cpuinfo flags
 
 VARIANT_KEYS = {
     "xla": "gankit: train.xla, auto|on|off (default: auto)",
+    "prec": "gankit: train.precision, float32|mixed_bfloat16|mixed_float16 (default: float32)",
     "det": "gankit: train.deterministic, on|off (default: on)",
     "intra": "tf.config.threading intra-op threads",
     "inter": "tf.config.threading inter-op threads",
     "grappler": "a tf.config.optimizer experimental option, NAME:on|off",
     "env": "an environment variable of the worker, NAME:VALUE",
 }
-DEFAULT_VARIANTS = ("transcription", "gankit", "gankit:xla=off", "gankit:xla=on",
-                    "gankit:det=off")
-QUICK_VARIANTS = ("transcription", "gankit")
+DEFAULT_VARIANTS = ("transcription", "gankit", "gankit:prec=mixed_bfloat16", "gankit:xla=off",
+                    "gankit:xla=on", "gankit:det=off")
+QUICK_VARIANTS = ("transcription", "gankit", "gankit:prec=mixed_bfloat16")
 
 
 @dataclass(frozen=True)
@@ -143,7 +159,8 @@ class GankitLoop:
         raw = load_raw(recipe_file)
         raw["dataset"] = {"type": "random_images"}
         raw["train"].update(steps=total_steps, batch_size=batch, xla=variant.get("xla", "auto"),
-                            deterministic=variant.get("det", "on") == "on")
+                            deterministic=variant.get("det", "on") == "on",
+                            precision=variant.get("prec", "float32"))
         recipe = validate(raw, plugins.registry, source=f"{recipe_file} (benchmark)")
         self.trainer = Trainer(recipe, RunDir(workdir).create(), progress=False).prepare()
         session = self.trainer.session
@@ -262,11 +279,11 @@ def step_flops(generator, discriminator, batch: int) -> float:
     return d_step + g_step
 
 
-def _matmul_rate(size: int, repeats: int) -> float:
+def _matmul_rate(size: int, repeats: int, dtype: str = "float32") -> float:
     import tensorflow as tf
 
-    a = tf.random.normal([size, size], seed=1)
-    b = tf.random.normal([size, size], seed=2)
+    a = tf.cast(tf.random.normal([size, size], seed=1), dtype)
+    b = tf.cast(tf.random.normal([size, size], seed=2), dtype)
     matmul = tf.function(lambda a, b: tf.linalg.matmul(a, b))
     matmul(a, b).numpy()
     times = []
@@ -277,8 +294,9 @@ def _matmul_rate(size: int, repeats: int) -> float:
     return 2.0 * size ** 3 / statistics.median(times) / 1e9
 
 
-def conv_kernel_times(batch: int, repeats: int = 3) -> list[dict]:
-    """Each convolution pass of a training step timed alone (no bias, no activation).
+def conv_kernel_times(batch: int, repeats: int = 3, dtype: str = "float32") -> list[dict]:
+    """Each convolution pass of a training step timed alone (no bias, no activation), in
+    ``dtype``.
 
     Returns one row per layer and pass (``forward``, ``input grad``, ``weight grad``) with
     its FLOPs, median seconds, and how many times one training step at ``batch`` runs it
@@ -293,13 +311,13 @@ def conv_kernel_times(batch: int, repeats: int = 3) -> list[dict]:
         """(name, function, flops) of each pass of ``layer`` on ``n`` images."""
         x_shape = (n, *layer.input.shape[1:])
         y_shape = (n, *layer.output.shape[1:])
-        kernel = tf.random.normal(layer.kernel.shape)
+        kernel = tf.cast(tf.random.normal(layer.kernel.shape), dtype)
         strides = (1, *layer.strides, 1)
         padding = layer.padding.upper()
         transposed = type(layer).__name__ == "Conv2DTranspose"
         if transposed:  # the forward pass is a convolution's input gradient, and so on
             x_shape, y_shape = y_shape, x_shape
-        x, dy = tf.random.normal(x_shape), tf.random.normal(y_shape)
+        x, dy = tf.cast(tf.random.normal(x_shape), dtype), tf.cast(tf.random.normal(y_shape), dtype)
         conv = lambda: tf.nn.conv2d(x, kernel, strides, padding)  # noqa: E731
         data = lambda: tf.raw_ops.Conv2DBackpropInput(  # noqa: E731
             input_sizes=x_shape, filter=kernel, out_backprop=dy, strides=strides,
@@ -380,10 +398,11 @@ def worker(spec: dict) -> None:
     for line in sys.stdin:
         command = json.loads(line)
         if command["cmd"] == "matmul":
-            rate = _matmul_rate(command["size"], command["repeats"])
+            rate = _matmul_rate(command["size"], command["repeats"], command["dtype"])
             answers.write(json.dumps({"gflops": rate}) + "\n")
         elif command["cmd"] == "convs":
-            answers.write(json.dumps({"rows": conv_kernel_times(command["batch"])}) + "\n")
+            rows = conv_kernel_times(command["batch"], dtype=command["dtype"])
+            answers.write(json.dumps({"rows": rows}) + "\n")
         else:
             t0, c0 = time.perf_counter(), _cpu_seconds()
             loop.run(command["steps"])
@@ -440,14 +459,18 @@ class Worker:
 def _machine() -> dict:
     from importlib import metadata
 
-    cpu = "unknown CPU"
+    cpu, flags = "unknown CPU", set()
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
+            lines = f.read().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines
+                   if line.startswith("model name"))
+        flags = set(next(line.split(":", 1)[1].split() for line in lines
+                         if line.startswith("flags")))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu, "cores": os.cpu_count(), "units": {u: u in flags for u in CPU_UNITS},
+            "python": platform.python_version(),
             "tensorflow": metadata.version("tensorflow"), "keras": metadata.version("keras"),
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
 
@@ -456,11 +479,12 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
 
-def measure(args) -> tuple[dict[int, list[Worker]], list[float], dict[int, list[dict]]]:
-    """Run every variant at every batch size, taking turns; also the matmul rate each round,
-    and (with ``args.convs``) each convolution pass alone."""
+def measure(args) -> tuple[dict[int, list[Worker]], dict[str, list[float]],
+                           dict[int, list[dict]]]:
+    """Run every variant at every batch size, taking turns; also the float32 and bfloat16
+    matmul rates each round, and (with ``args.convs``) each convolution pass alone."""
     results: dict[int, list[Worker]] = {}
-    matmul: list[float] = []
+    matmul: dict[str, list[float]] = {"float32": [], "bfloat16": []}
     convs: dict[int, list[dict]] = {}
     with tempfile.TemporaryFile("w+") as log:
         workers: list[Worker] = []
@@ -483,16 +507,22 @@ def measure(args) -> tuple[dict[int, list[Worker]], list[float], dict[int, list[
                         answer = w.ask({"cmd": "run", "steps": steps})
                         w.rates.append(steps / answer["seconds"])
                         w.cpu.append(answer["cpu"] / steps)
-                    matmul.append(mm.ask({"cmd": "matmul", "size": args.matmul_size,
-                                          "repeats": 3})["gflops"])
+                    for dtype, rates in matmul.items():
+                        rates.append(mm.ask({"cmd": "matmul", "size": args.matmul_size,
+                                             "repeats": 3, "dtype": dtype})["gflops"])
                     print(f"  batch {batch}, round {r + 1}/{args.repeats}: "
                           + ", ".join(f"{w.variant} {w.rates[-1]:.3f}" for w in group)
-                          + f" steps/s; matmul {matmul[-1]:.0f} GFLOP/s", flush=True)
+                          + f" steps/s; matmul {matmul['float32'][-1]:.0f} GFLOP/s, bfloat16 "
+                          + f"{matmul['bfloat16'][-1]:.0f}", flush=True)
                 for w in group:
                     w.stop()
                 results[batch] = group
                 if args.convs:
-                    convs[batch] = mm.ask({"cmd": "convs", "batch": batch})["rows"]
+                    dtypes = sorted({"float32", *map(_variant_dtype, map(str, args.variants))},
+                                    reverse=True)
+                    convs[batch] = {dtype: mm.ask({"cmd": "convs", "batch": batch,
+                                                   "dtype": dtype})["rows"]
+                                    for dtype in dtypes}
             mm.stop()
         except BaseException:
             for w in workers:
@@ -504,16 +534,29 @@ def measure(args) -> tuple[dict[int, list[Worker]], list[float], dict[int, list[
     return results, matmul, convs
 
 
-def report(results: dict[int, list[Worker]], matmul: list[float], convs: dict[int, list[dict]],
-           args) -> dict:
+def _variant_dtype(variant: str) -> str:
+    """The dtype a variant's convolutions run in (which matmul rate it is compared with)."""
+    if variant == "transcription":
+        return "float32"
+    precision = Variant.parse(variant).get("prec", "float32")
+    return {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(precision, "float32")
+
+
+def report(results: dict[int, list[Worker]], matmul: dict[str, list[float]],
+           convs: dict[int, list[dict]], args) -> dict:
     """Print the table and the targets; return everything as plain data."""
-    rate = statistics.median(matmul)
-    print(f"\nfloat32 matmul {args.matmul_size}x{args.matmul_size}: median {rate:.1f} GFLOP/s "
-          f"(min {min(matmul):.1f}, max {max(matmul):.1f}, {len(matmul)} rounds)")
+    rates = {dtype: statistics.median(values) for dtype, values in matmul.items()}
+    rate = rates["float32"]
+    print()
+    for dtype, values in matmul.items():
+        print(f"{dtype} matmul {args.matmul_size}x{args.matmul_size}: median "
+              f"{rates[dtype]:.1f} GFLOP/s (min {min(values):.1f}, max {max(values):.1f}, "
+              f"{len(values)} rounds)")
     print("steps/s: median over rounds (min-max). vs article: median of the per-round ratios "
           "to the transcription.\nCPU s/step: process CPU time per step (about cores x "
-          "seconds per step when nothing else runs). warm-up s: the untimed first steps.\n")
-    header = (f"{'batch':>5}  {'variant':<24} {'steps/s':>7} {'(min-max)':>13} "
+          "seconds per step when nothing else runs). warm-up s: the untimed first steps.\n"
+          "of matmul: GFLOP/s against the matmul rate in the dtype the variant computes in.\n")
+    header = (f"{'batch':>5}  {'variant':<28} {'steps/s':>7} {'(min-max)':>13} "
               f"{'vs article':>10} {'CPU s/step':>10} {'warm-up s':>9} {'GFLOP/step':>10} "
               f"{'GFLOP/s':>7} {'of matmul':>9}")
     print(header)
@@ -525,36 +568,41 @@ def report(results: dict[int, list[Worker]], matmul: list[float], convs: dict[in
             med = statistics.median(w.rates)
             gflop = w.info["flops"] / 1e9
             ratio = statistics.median(a / b for a, b in zip(w.rates, base.rates)) if base else None
+            own = rates.get(_variant_dtype(w.variant), rate)
             rows.append({"batch": batch, "variant": w.variant, "steps_per_s": med,
                          "rates": w.rates, "ratio": ratio, "cpu_s_per_step": w.cpu,
                          "warmup_s": w.warmup, "gflop_per_step": gflop,
-                         "gflop_per_s": med * gflop, "of_matmul": med * gflop / rate})
+                         "gflop_per_s": med * gflop, "of_matmul": med * gflop / own})
             spread = f"({min(w.rates):.2f}-{max(w.rates):.2f})"
             shown = f"{ratio:.2f}x" if ratio else "-"
-            print(f"{batch:>5}  {w.variant:<24} {med:>7.3f} {spread:>13} {shown:>10} "
+            print(f"{batch:>5}  {w.variant:<28} {med:>7.3f} {spread:>13} {shown:>10} "
                   f"{statistics.median(w.cpu):>10.2f} {w.warmup:>9.1f} {gflop:>10.1f} "
-                  f"{med * gflop:>7.1f} {med * gflop / rate:>9.0%}")
+                  f"{med * gflop:>7.1f} {med * gflop / own:>9.0%}")
     print()
-    for row in rows:
-        if row["variant"] != "gankit" or row["ratio"] is None:
+    by_key = {(row["variant"], row["batch"]): row for row in rows}
+    for issue, variant, batch, target in TARGETS:
+        row = by_key.get((variant, batch))
+        if row is None or row["ratio"] is None:
             continue
-        target = TARGETS.get(row["batch"])
-        if target:
-            verdict = "met" if row["ratio"] >= target else "NOT met"
-            print(f"target batch {row['batch']}: gankit >= {target:.2f}x the transcription: "
-                  f"{row['ratio']:.2f}x, {verdict}")
-        if row["batch"] == 20:
-            verdict = "met" if row["of_matmul"] >= TARGET_MATMUL_FRACTION else "NOT met"
-            print(f"target batch 20: gankit >= {TARGET_MATMUL_FRACTION:.0%} of the matmul rate: "
-                  f"{row['of_matmul']:.0%}, {verdict}")
-    for batch, conv_rows in convs.items():
-        _report_convs(batch, conv_rows, rate, results.get(batch, []))
+        verdict = "met" if row["ratio"] >= target else "NOT met"
+        print(f"target ({issue}) batch {batch}: {variant} >= {target:.2f}x the transcription: "
+              f"{row['ratio']:.2f}x, {verdict}")
+    row = by_key.get(("gankit", 20))
+    if row is not None:
+        verdict = "met" if row["of_matmul"] >= TARGET_MATMUL_FRACTION else "NOT met"
+        print(f"target (issue 3) batch 20: gankit >= {TARGET_MATMUL_FRACTION:.0%} of the "
+              f"float32 matmul rate: {row['of_matmul']:.0%}, {verdict}")
+    for batch, by_dtype in convs.items():
+        for dtype, conv_rows in by_dtype.items():
+            _report_convs(batch, conv_rows, dtype, rates.get(dtype, rate),
+                          [w for w in results.get(batch, []) if _variant_dtype(w.variant) == dtype])
     return {"matmul_gflops": matmul, "rows": rows, "convolutions": convs}
 
 
-def _report_convs(batch: int, rows: list[dict], rate: float, group: list[Worker]) -> None:
-    print(f"\nconvolutions alone at batch {batch} (oneDNN kernels, no bias or activation; "
-          f"% of the {rate:.0f} GFLOP/s matmul rate):")
+def _report_convs(batch: int, rows: list[dict], dtype: str, rate: float,
+                  group: list[Worker]) -> None:
+    print(f"\n{dtype} convolutions alone at batch {batch} (oneDNN kernels, no bias or "
+          f"activation; % of the {rate:.0f} GFLOP/s {dtype} matmul rate):")
     print(f"  {'layer':<38} {'images':>6} {'pass':<11} {'GFLOP':>6} {'ms':>7} {'GFLOP/s':>7} "
           f"{'%':>5}")
     for row in rows:
@@ -575,8 +623,7 @@ def _report_convs(batch: int, rows: list[dict], rate: float, group: list[Worker]
     print(f"  one step's convolution passes, timed one at a time, add up to {seconds:.3f} s "
           f"({flops / 1e9:.1f} GFLOP at {flops / seconds / 1e9:.0f} GFLOP/s)")
     for w in group:
-        if w.variant in ("transcription", "gankit"):
-            print(f"  a whole {w.variant} step takes {1 / statistics.median(w.rates):.3f} s")
+        print(f"  a whole {w.variant} step takes {1 / statistics.median(w.rates):.3f} s")
 
 
 def main(argv=None) -> int:
@@ -615,6 +662,9 @@ def main(argv=None) -> int:
     print(f"machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, "
           f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}; "
           f"TF_ENABLE_ONEDNN_OPTS={machine['onednn']}")
+    print("CPU units (/proc/cpuinfo flags): "
+          + ", ".join(f"{unit} {'yes' if present else 'no'}"
+                      for unit, present in machine["units"].items()))
     print(f"command: python {' '.join(sys.argv)}")
     print(f"rounds: {args.repeats}; warm-up steps: {args.warmup}; timed steps per round: "
           + ", ".join(f"{n} at batch {b}" for b, n in args.steps_at.items()))

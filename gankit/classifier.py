@@ -136,6 +136,8 @@ def labelled_dataset(section: Any, registry: Registry, *,
     config = {key: (os.path.abspath(os.path.expanduser(value))
                     if params[key].is_path and isinstance(value, str) and value else value)
               for key, value in spec.config.items()}
+    if "labels" in params and not (isinstance(section, dict) and "labels" in section):
+        config["labels"] = True  # the built-in datasets yield labels only when asked to
     spec = ComponentSpec(spec.kind, spec.type, spec.registration, config, spec.path,
                          spec.registry)
     try:
@@ -143,6 +145,9 @@ def labelled_dataset(section: Any, registry: Registry, *,
     except RecipeError as err:
         err.source = err.source or source
         raise
+    if not dataset.class_names and "labels" in params:
+        raise DatasetError("the dataset has no labels (dataset.labels is false); a classifier "
+                           "needs class labels: leave dataset.labels unset or set it to true")
     if not dataset.class_names:
         raise DatasetError(f"the dataset has no labels; the '{spec.type}' dataset yields images "
                            f"only, and a classifier needs a dataset with class labels (e.g. "

@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="draw a grid of images from a run's generator")
     sample.add_argument("run_dir")
-    sample.add_argument("-n", type=int, default=64, help="number of images (default 64)")
+    sample.add_argument("-n", type=int, help="number of images (default 64)")
     sample.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     sample.add_argument("--checkpoint", type=int, metavar="STEP",
                         help="use this checkpoint step (default: the newest, else generator.keras)")
@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="use the best generator by the recipe's metrics (RUN_DIR/best/)")
     sample.add_argument("--no-ema", action="store_true",
                         help="use the trained generator, not its EMA copy (runs with ema: ...)")
+    sample.add_argument("--label", metavar="CLASS",
+                        help="a conditional run: draw only this class (its name or index)")
+    sample.add_argument("--per-class", type=int, metavar="N",
+                        help="a conditional run: one row of N images per class, the class "
+                             "names beside the rows (default file: "
+                             "RUN_DIR/samples/sample_per_class<N>_seed<S>.png)")
 
     plugins = sub.add_parser("plugins", help="list installed plugins and their components")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -206,11 +212,15 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _changed_keys(old: dict, new: dict) -> list[str]:
-    """Keys whose values differ, except train.steps (a run may be extended)."""
+    """Keys whose values differ, except train.steps (a run may be extended),
+    train.steps_per_call and train.max_minutes (they change nothing a run computes)."""
+    from gankit.recipe import UNTRACKED_TRAIN_KEYS
+
     a, b = _flatten(old), _flatten(new)
     keys = sorted(set(a) | set(b))
+    free = {f"train.{k}" for k in UNTRACKED_TRAIN_KEYS}
     return [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}"
-            for k in keys if k != "train.steps" and a.get(k) != b.get(k)]
+            for k in keys if ".".join(k.split(".")[:2]) not in free and a.get(k) != b.get(k)]
 
 
 def _resume_recipe(run_dir, recipe_path: str | None, overrides: Sequence[str], force: bool):
@@ -291,6 +301,11 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
         with using_registry(recipe.registry):
             extractor = create("feature_extractor", recipe.metrics.extractor, "metrics.extractor")
         getattr(extractor, "preflight", lambda: None)()
+    from gankit.training.distribute import worker_role
+
+    role = worker_role(recipe.train.distribute)  # TF_CONFIG, checked before TensorFlow loads
+    if not role.is_chief:
+        return _train_worker(recipe, run_dir, resume=resume, role=role)
     if not resume:
         run_dir.ensure_new()  # fail before the slow part if the directory is taken
     with contextlib.ExitStack() as stack:
@@ -304,6 +319,7 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
             warnings.simplefilter("always")
             warnings.showwarning = _show_warning
             trainer.prepare()  # builds, loads the data, restores: writes nothing
+            trainer.session.distribution.agree_on_start(trainer.start)  # multi_worker
             if trainer.nothing_left and _finished(run_dir):
                 print(f"gankit: {run_dir.path} is at step {trainer.start}; train.steps is "
                       f"{recipe.train.steps}, so nothing is left to train (extend it with "
@@ -324,14 +340,61 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
     rate = ((result.step - result.start) / result.seconds) if result.seconds > 0 else 0.0
     from gankit.training.callbacks import describe
 
-    print(f"Finished step {result.step} in {result.seconds:.1f} s ({rate:.2f} step/s); "
-          f"{describe(result.metrics)}")
+    if result.stopped:  # the time budget (train.max_minutes) was used up
+        print(f"gankit: stopped at the time budget (train.max_minutes="
+              f"{recipe.train.max_minutes:g}) after step {result.step} of {recipe.train.steps}; "
+              f"a checkpoint, the generator and the report were saved. Continue with: "
+              f"gankit resume {result.run_dir}", file=sys.stderr)
+    print(f"{'Stopped at' if result.stopped else 'Finished'} step {result.step} in "
+          f"{result.seconds:.1f} s ({rate:.2f} step/s); {describe(result.metrics)}")
     print(f"Run directory: {result.run_dir}")
     print(f"  generator:   {result.generator_file}")
     if result.ema_file:
         print(f"  EMA:         {result.ema_file}")
     print(f"  samples:     {run_dir.samples}")
     print(f"  losses:      {run_dir.losses_file}")
+    return 0
+
+
+def _train_worker(recipe, run_dir, *, resume: bool, role) -> int:
+    """A non-chief worker of ``train.distribute: multi_worker``: trains in step with the
+    chief and writes nothing in ``run_dir``, which only the chief writes. It resumes from
+    the checkpoints there (so every worker must see the run directory: a shared file
+    system); its own samples, logs and checkpoints go to a temporary folder, deleted at
+    the end."""
+    import shutil
+    import tempfile
+
+    from gankit.run_dir import RunDir
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"gankit-worker{role.index}-"))
+    try:
+        own = RunDir(scratch / "run").create()
+        _import_tensorflow_quietly()
+        from gankit.training.loop import Interrupted, Trainer
+
+        trainer = Trainer(recipe, own, resume=resume, progress=False,
+                          restore_from=run_dir.checkpoints)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _show_warning
+            trainer.prepare()
+            trainer.session.distribution.agree_on_start(trainer.start)
+            if trainer.nothing_left and _finished(run_dir):
+                return 0
+            own.write_recipe(recipe.to_dict())
+            print(f"gankit: worker {role.index} of {role.count} ({role.task}) "
+                  f"{'resuming' if resume else 'training'} {recipe.name} at step "
+                  f"{trainer.start}; the chief writes {run_dir.path}", file=sys.stderr)
+            try:
+                result = trainer.run()
+            except Interrupted as stop:
+                print(f"gankit: worker {role.index} stopped after step {stop.step}",
+                      file=sys.stderr)
+                return stop.exit_code
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"Worker {role.index} finished step {result.step}")
     return 0
 
 
@@ -383,7 +446,7 @@ def cmd_sample(args) -> int:
 
     plan = plan_sample(args.run_dir, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
                        out=args.out, registry=_plugins().registry, use_ema=not args.no_ema,
-                       best=args.best)
+                       best=args.best, label=args.label, per_class=args.per_class)
     _import_tensorflow_quietly()
     with warnings.catch_warnings():  # a skipped corrupt checkpoint: one line, as in resume
         warnings.simplefilter("always")

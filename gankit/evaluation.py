@@ -28,12 +28,14 @@ from gankit.feature_cache import EvaluationWarning, ReferenceCache, default_cach
 from gankit.image_sources import (DatasetSource, GeneratorSource, ImageFolderSource,
                                   ImageSource)
 from gankit.interfaces import FeatureExtractor, Features, Metric
+from gankit.per_class import align_logits, check_per_class, logit_classes, with_labels
 from gankit.progress import _duration
 
 __all__ = ["DatasetSource", "EvaluationPlan", "EvaluationResult", "EvaluationWarning",
            "GeneratorSource", "ImageFolderSource", "ImageSource", "ReferenceCache",
-           "compute_features", "default_cache_dir", "evaluate", "plan_evaluation",
-           "reference_features"]
+           "align_logits", "check_per_class", "compute_features", "compute_values",
+           "default_cache_dir", "evaluate", "logit_classes", "plan_evaluation",
+           "reference_features", "with_labels"]
 
 DEFAULT_N = 5000
 """Generated images scored when a generator source is given no ``n``."""
@@ -217,6 +219,7 @@ def evaluate(source: ImageSource, reference: ImageSource | None, extractor: Feat
     if needs_real and reference is None:
         raise GankitError(f"{', '.join(needs_real)} compare(s) with real images; give a "
                           f"reference (--reference FOLDER or RECIPE.yaml)")
+    check_per_class(source, reference, extractor, metrics)
     if cache is True:
         cache = ReferenceCache()
     elif cache is False:
@@ -237,14 +240,7 @@ def evaluate(source: ImageSource, reference: ImageSource | None, extractor: Feat
         real, cached, n_real = reference_features(reference, extractor, reference_n,
                                                   cache=cache, batch_size=batch_size,
                                                   progress=progress)
-    values: dict[str, float] = {}
-    for metric in metrics:
-        rng = np.random.default_rng(seed)  # each its own: a value does not depend on the others
-        for name, value in metric.compute(fake, real if metric.needs_real else None,
-                                          rng).items():
-            if name in values:
-                raise GankitError(f"two metrics both report '{name}'; give each metric once")
-            values[name] = float(value)
+    values = compute_values(metrics, fake, real, seed, source, reference, extractor)
     protocol = {
         "extractor": dict(extractor.protocol()),
         "metrics": {m.name: m.get_config() for m in metrics},
@@ -252,7 +248,42 @@ def evaluate(source: ImageSource, reference: ImageSource | None, extractor: Feat
         "reference": reference.description if needs_real else None,
         "n_fake": n, "n_real": n_real, "seed": seed,
     }
+    if any(getattr(m, "needs_labels", False) for m in metrics):
+        protocol["classes"] = list(source.class_names)
     return EvaluationResult(values, protocol, n, n_real, time.perf_counter() - started, cached)
+
+
+def compute_values(metrics: Sequence[Metric], fake: Features, real: Features | None,
+                   seed: int, source: ImageSource, reference: ImageSource | None,
+                   extractor: FeatureExtractor) -> dict[str, float]:
+    """Every metric's values from the features of ``source``'s and ``reference``'s images
+    (their first ``len(features)``), each metric with its own generator seeded ``seed``.
+
+    Per-class metrics get the features with each image's class, and the logits aligned with
+    the classes (:func:`align_logits`).
+    """
+    labelled_fake = labelled_real = aligned = None
+    values: dict[str, float] = {}
+    for metric in metrics:
+        mine_fake, mine_real = fake, real if metric.needs_real else None
+        if getattr(metric, "needs_labels", False):
+            if labelled_fake is None:
+                labelled_fake = with_labels(fake, source, len(fake.features))
+            mine_fake = labelled_fake
+            if mine_real is not None:
+                if labelled_real is None:
+                    labelled_real = with_labels(real, reference, len(real.features))
+                mine_real = labelled_real
+            if metric.needs_logits and labelled_fake.logits is not None:
+                if aligned is None:
+                    aligned = align_logits(labelled_fake, extractor)
+                mine_fake = aligned
+        rng = np.random.default_rng(seed)  # each its own: a value does not depend on the others
+        for name, value in metric.compute(mine_fake, mine_real, rng).items():
+            if name in values:
+                raise GankitError(f"two metrics both report '{name}'; give each metric once")
+            values[name] = float(value)
+    return values
 
 
 # --- command-line planning (no TensorFlow) ----------------------------------------------
@@ -336,8 +367,16 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
     ref_source = _reference_source(reference, registry) if reference is not None and needs_real \
         else None
     src = _source(source, best, value_range, registry, use_ema)
+    check_per_class(src, ref_source, built_extractor, built_metrics)
     if n is None and isinstance(src, GeneratorSource):
         n = DEFAULT_N
+    for metric in built_metrics:
+        each = 2 if metric.needs_real else 1  # a covariance needs 2 images; an accuracy 1
+        if getattr(metric, "needs_labels", False) and n is not None \
+                and n < each * len(src.class_names):
+            raise GankitError(f"-n {n}: {metric.name} needs at least {each} generated "
+                              f"image(s) of each of the {len(src.class_names)} classes; give "
+                              f"-n {each * len(src.class_names)} or more")
     out = None
     if json_path is not None:
         out = Path(json_path)

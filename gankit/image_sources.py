@@ -34,6 +34,13 @@ class ImageSource(abc.ABC):
     """
 
     description: str = ""
+    class_names: tuple[str, ...] | None = None
+    """The names of the classes :meth:`labels` index; None for images of no known class."""
+
+    def labels(self, n: int) -> np.ndarray | None:
+        """int32 ``(n,)``: the class of each of the first ``n`` images (of a generator: of the
+        ``n`` images :meth:`batches` makes); None when the images have no class."""
+        return None
 
     @abc.abstractmethod
     def available(self) -> int | None:
@@ -144,7 +151,10 @@ class DatasetSource(ImageSource):
         self.dataset = dataset
         self.description = description or f"dataset {type(dataset).__name__}"
         dataset.preflight()
+        names = dataset.class_names
+        self.class_names = tuple(names) if names is not None else None
         self._pixels: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
 
     @classmethod
     def from_recipe(cls, recipe: Any) -> "DatasetSource":
@@ -158,7 +168,13 @@ class DatasetSource(ImageSource):
 
             examples = as_examples(self.dataset.load(), self.dataset.image_shape)
             self._pixels = to_uint8(examples.images, tuple(self.dataset.value_range))
+            if self.class_names is not None and examples.labels is not None:
+                self._labels = np.asarray(examples.labels, dtype=np.int32)
         return self._pixels
+
+    def labels(self, n: int) -> np.ndarray | None:
+        self._uint8()
+        return None if self._labels is None else self._labels[:n]
 
     def available(self) -> int:
         return len(self._uint8())
@@ -194,6 +210,8 @@ class GeneratorSource(ImageSource):
             or ``best/generator.keras`` instead of the newest checkpoint.
         use_ema: for a run directory, prefer the EMA copy when the recipe keeps one.
         num_classes: for a model or file with a label input: the number of classes.
+        class_names: for a model with a label input: the names of its classes (a run
+            directory's come from its ``run.json``, else its recipe's dataset).
         registry: where a run's recipe components are looked up (default: installed).
 
     Raises:
@@ -203,10 +221,14 @@ class GeneratorSource(ImageSource):
 
     def __init__(self, generator: Any, *, value_range: tuple[float, float] | None = None,
                  best: bool = False, use_ema: bool = True, num_classes: int = 0,
-                 registry: Any = None) -> None:
+                 class_names: Any = None, registry: Any = None) -> None:
         self._model = None
         self._loader = None
         self.num_classes = num_classes
+        if class_names is not None and len(class_names) != num_classes:
+            raise GankitError(f"{len(class_names)} class names given for a generator of "
+                              f"{num_classes} classes")
+        self.class_names = tuple(class_names) if class_names is not None else None
         self.latent_shape: tuple[int, ...] | None = None
         if isinstance(generator, (str, os.PathLike)):
             path = Path(generator).expanduser().absolute()
@@ -248,6 +270,9 @@ class GeneratorSource(ImageSource):
         self.value_range = tuple(recipe.create("dataset").value_range)
         self.num_classes = component.num_classes or 0
         self.latent_shape = (component.latent_dim,)
+        from gankit.sampling import run_class_names
+
+        self.class_names = run_class_names(run, recipe, self.num_classes)
         ema = use_ema and recipe.ema is not None
         self.run_dir = run.path
         if best:
@@ -273,6 +298,13 @@ class GeneratorSource(ImageSource):
 
     def available(self) -> None:
         return None
+
+    def labels(self, n: int) -> np.ndarray | None:
+        """The labels :meth:`batches` gives a conditional generator: ``0, 1, 2, ...`` cycling
+        through its classes."""
+        if not self.num_classes:
+            return None
+        return (np.arange(n) % self.num_classes).astype(np.int32)
 
     def model(self):
         """The Keras model, loaded on first use."""

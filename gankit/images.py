@@ -58,3 +58,63 @@ def save_png(image: np.ndarray, path: str | Path, upscale: int = 1) -> Path:
     picture.save(tmp, format="PNG")
     os.replace(tmp, path)
     return path
+
+
+MAX_ROW_LABEL = 24
+"""Characters of a class name written beside a grid row; longer names are cut with '...'."""
+
+
+def label_rows(grid: np.ndarray, names, padding: int = 1, upscale: int = 2) -> np.ndarray:
+    """A grid (from :func:`make_grid`) drawn ``upscale`` times larger, with ``names[r]``
+    written in a white margin left of row ``r``, in Pillow's default font.
+
+    The text is drawn at the final size (not upscaled with the images), so it stays sharp
+    and readable beside rows of 32x32 images.
+
+    Args:
+        grid: uint8 ``(h, w, c)``, ``len(names)`` rows of equal height with ``padding``
+            pixels between and around them.
+        names: one label per row.
+        padding: the gap :func:`make_grid` left between rows.
+        upscale: the factor the grid is enlarged by (nearest neighbour).
+
+    Returns:
+        uint8 ``(h * upscale, margin + w * upscale, c)``; save it with ``upscale=1``.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    names = [_short_label(str(n)) for n in names]
+    rows = len(names)
+    height, width, channels = grid.shape
+    row_height = (height - padding) // max(rows, 1) * upscale  # one image and one gap
+    font = ImageFont.load_default(size=max(10, min(row_height // 4, 24)))
+    mode = "L" if channels == 1 else "RGB"
+    probe = ImageDraw.Draw(Image.new(mode, (1, 1)))
+    names = [_drawable(probe, font, n) for n in names]
+    text_width = max((probe.textbbox((0, 0), n, font=font)[2] for n in names), default=0)
+    margin = text_width + 2 * (4 + padding * upscale)
+    big = np.repeat(np.repeat(grid, upscale, axis=0), upscale, axis=1)
+    canvas = Image.new(mode, (margin + big.shape[1], big.shape[0]), 255 if mode == "L" else
+                       (255, 255, 255))
+    canvas.paste(Image.fromarray(big[..., 0] if channels == 1 else big), (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for r, name in enumerate(names):
+        middle = (padding + r * (row_height // upscale) + (row_height // upscale - padding) / 2) \
+            * upscale
+        draw.text((margin - 4 - padding * upscale, middle), name, font=font, anchor="rm",
+                  fill=0 if mode == "L" else (0, 0, 0))
+    out = np.asarray(canvas)
+    return out[..., None] if channels == 1 else out
+
+
+def _short_label(name: str) -> str:
+    return name if len(name) <= MAX_ROW_LABEL else name[:MAX_ROW_LABEL - 3] + "..."
+
+
+def _drawable(draw, font, name: str) -> str:
+    """``name``, or its ASCII form when the font cannot encode it (Pillow's bitmap font)."""
+    try:
+        draw.textbbox((0, 0), name, font=font)
+        return name
+    except UnicodeError:
+        return name.encode("ascii", "replace").decode()

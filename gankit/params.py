@@ -24,7 +24,7 @@ REQUIRED: Any = _Required()
 """Marks a parameter that has no default and must be given."""
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-               list: "a list"}
+               list: "a list", dict: "a mapping"}
 
 
 def _describe(value: Any) -> str:
@@ -164,6 +164,8 @@ class Param:
             return value
         elif list in types and isinstance(value, (list, tuple)):
             return list(value)
+        elif dict in types and isinstance(value, dict):
+            return dict(value)
         raise RecipeError(f"expected {self.expected()}, got {_describe(value)}", path=path)
 
 

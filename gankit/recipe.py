@@ -39,6 +39,24 @@ from gankit.registry import ComponentSpec, Registry, resolve, using_registry
 
 MAX_STEPS = 2 ** 31 - 1
 
+
+@dataclass(frozen=True)
+class _IntOrWord(Param):
+    """An integer in ``[min, max]``, or one word (``steps_per_call: auto``)."""
+
+    word: str = "auto"
+
+    def expected(self) -> str:
+        return f"an integer in [{self.min}, {self.max}] or '{self.word}'"
+
+    def check(self, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            if value == self.word:
+                return value
+            raise RecipeError(f"expected {self.expected()}, got the string {value!r}"
+                              f"{did_you_mean(value, [self.word])}", path=path)
+        return super().check(value, path)
+
 TRAIN_PARAMS: dict[str, Param] = {
     "steps": Param(int, min=1, max=MAX_STEPS,
                    doc="number of training steps (a step is one generator update, with the "
@@ -62,8 +80,34 @@ TRAIN_PARAMS: dict[str, Param] = {
                      "optimizer updates (measured fastest on CPU). With on, TensorFlow draws "
                      "other random numbers for the same seed, so runs differ from off/auto"),
     "deterministic": Param(bool, True, doc="turn on TensorFlow op determinism (bit-identical reruns)"),
+    "precision": Param(str, "float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                       doc="the Keras dtype policy the models compute in: mixed_bfloat16 and "
+                           "mixed_float16 compute in 16 bits with float32 weights, scores and "
+                           "losses (mixed_float16 with dynamic loss scaling); on a CPU with AMX "
+                           "or AVX-512 BF16, mixed_bfloat16 is several times faster"),
+    "steps_per_call": _IntOrWord(int, "auto", min=1, max=1000, word="auto",
+                                 doc="training steps run in one compiled call (the metrics are "
+                                     "read back once per call); a call still ends at every step "
+                                     "that writes a checkpoint, a grid or metrics. auto fuses up "
+                                     "to 64 steps while a call stays under about a second "
+                                     "(docs/performance.md). Results do not depend on it"),
+    "max_minutes": Param(float, None, nullable=True, min=0.0, min_exclusive=True, max=1.0e7,
+                         doc="time budget of this session in minutes of wall-clock, compilation "
+                             "included (null: none); the run stops at the next call after it, "
+                             "saves a checkpoint, the generator and the report, and can be "
+                             "resumed (with a fresh budget)"),
+    "distribute": Param((str, dict), "none",
+                        doc="the devices or machines of the run: none, mirrored (the devices "
+                            "of this machine; {type: mirrored, devices: [...]}) or multi_worker "
+                            "(one process per machine, cluster in TF_CONFIG); batch_size is the "
+                            "global batch (docs/scaling.md)"),
 }
 """The keys of the ``train`` section."""
+
+UNTRACKED_TRAIN_KEYS = ("steps", "steps_per_call", "max_minutes", "distribute")
+"""``train`` keys a resume may change: how long a run trains and in how many steps per call,
+not what it computes (left out of :meth:`Recipe.digest`); and on which devices or machines
+(the same global batch gives the same training, to float rounding)."""
 
 EMA_PARAMS: dict[str, Param] = {
     "decay": Param(float, 0.999, min=0.0, max=0.999999, min_exclusive=True,
@@ -77,7 +121,8 @@ weights; leave the section out, or write ``ema: null``, for none)."""
 METRICS_PARAMS: dict[str, Param] = {
     "use": Param(list, component="metric",
                  doc="the metrics, each a name or {type: NAME, ...} (fid, kid, "
-                     "inception_score, precision_recall)"),
+                     "inception_score, precision_recall; per class: intra_fid, "
+                     "class_accuracy)"),
     "extractor": Param((), {"type": "inception_v3"}, component="feature_extractor",
                        doc="the network whose features the metrics compare"),
     "every": Param(int, 1000, min=1, max=MAX_STEPS,
@@ -121,6 +166,11 @@ class TrainConfig:
     keep_checkpoints: int
     xla: str
     deterministic: bool
+    precision: str
+    steps_per_call: int | str
+    max_minutes: float | None
+    distribute: dict
+    """Normalised by :func:`gankit.training.distribute.check_distribute`."""
 
 
 assert {f.name for f in fields(TrainConfig)} == set(TRAIN_PARAMS)
@@ -207,10 +257,12 @@ class Recipe:
         return out
 
     def digest(self) -> str:
-        """A stable hash of the resolved recipe, stored with checkpoints (``train.steps``
-        is left out: a run may be extended)."""
+        """A stable hash of the resolved recipe, stored with checkpoints (the
+        :data:`UNTRACKED_TRAIN_KEYS` are left out: a run may be extended, and neither the
+        steps per call nor the time budget changes what it computes)."""
         data = self.to_dict()
-        data["train"] = {k: v for k, v in data["train"].items() if k != "steps"}
+        data["train"] = {k: v for k, v in data["train"].items()
+                         if k not in UNTRACKED_TRAIN_KEYS}
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -363,7 +415,13 @@ def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<reci
     train_raw = raw["train"]
     if not isinstance(train_raw, dict):
         raise RecipeError("expected a mapping of training settings", path="train", source=source)
-    train = TrainConfig(**check_params(TRAIN_PARAMS, train_raw, "train", source=source))
+    train_values = check_params(TRAIN_PARAMS, train_raw, "train", source=source)
+    from gankit.training import distribute  # devices and machines: docs/scaling.md
+
+    train_values["distribute"] = distribute.check_distribute(train_values["distribute"],
+                                                             source=source)
+    train = TrainConfig(**train_values)
+    distribute.check_train(train, source)
     ema = None
     if raw.get("ema") is not None:
         if not isinstance(raw["ema"], dict):
@@ -378,23 +436,35 @@ def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<reci
         with using_registry(registry):
             metrics = MetricsConfig(**check_params(METRICS_PARAMS, raw["metrics"], "metrics",
                                                    source=source))
-            _check_metrics(metrics, source)
     recipe = Recipe(source=source, name=name, sections=sections, train=train, ema=ema,
                     description=top["description"], registry=registry, metrics=metrics)
     _check_whole(recipe)
+    if metrics is not None:
+        with using_registry(registry):
+            _check_metrics(recipe)
     return recipe
 
 
-def _check_metrics(metrics: MetricsConfig, source: str) -> None:
-    """At least one metric, and ``best`` names a value one of them gives."""
+def _check_metrics(recipe: Recipe) -> None:
+    """At least one metric, each fits the recipe (its ``check_recipe``: a per-class metric
+    needs labelled data), and ``best`` names a value one of them gives."""
     from gankit.registry import create
     from gankit.training.metric_names import value_names
 
+    metrics, source = recipe.metrics, recipe.source
     if not metrics.use:
         raise RecipeError("expected at least one metric (e.g. [fid]); leave the section out "
                           "for none", path="metrics.use", source=source)
-    names = [name for _, name in value_names(
-        [create("metric", m, f"metrics.use[{i}]") for i, m in enumerate(metrics.use)])]
+    components = [create("metric", m, f"metrics.use[{i}]") for i, m in enumerate(metrics.use)]
+    for i, metric in enumerate(components):
+        try:
+            metric.check_recipe(recipe, f"metrics.use[{i}]")
+        except RecipeError as err:
+            err.source = err.source or source
+            raise
+    per_class = any(getattr(m, "needs_labels", False) for m in components)
+    classes = recipe.create("dataset").class_names if per_class else None
+    names = [name for _, name in value_names(components, classes)]
     if metrics.best is not None and metrics.best not in names:
         raise RecipeError(f"'{metrics.best}' is not a value of the metrics"
                           f"{did_you_mean(metrics.best, names)}; they give: {', '.join(names)}",
@@ -490,6 +560,7 @@ def _check_whole(recipe: Recipe) -> None:
         listing = ", ".join(f"{k} {list(v)}" for k, v in shapes.items())
         raise RecipeError(f"image shapes disagree: {listing}; set the height, width and "
                           f"channels of each to the same values", source=recipe.source)
+    _check_classes(recipe, by_path)
     loss, disc = by_path["loss"], by_path["discriminator"]
     wants = {"probability": "sigmoid", "logit": "linear"}.get(loss.expects)
     if wants != disc.output_activation:
@@ -508,6 +579,69 @@ def _check_whole(recipe: Recipe) -> None:
         except RecipeError as err:
             err.source = err.source or recipe.source
             raise
+
+
+def _check_classes(recipe: Recipe, by_path: dict[str, Component]) -> None:
+    """Class-conditional models and the dataset's labels agree: the generator and the
+    discriminator take as many classes (``num_classes``; 0 is unconditional), conditional
+    models get a labelled dataset of exactly that many classes, and a dataset asked for
+    labels (``labels: true``) gets conditional models.
+
+    A dataset without a ``labels`` parameter is labelled when it names its classes; its
+    labels are then simply not used by unconditional models. When the dataset cannot name its
+    classes without data that is missing (``class_names`` raises), only the count is left
+    unchecked: ``gankit run`` reports the missing data itself.
+    """
+    from gankit.errors import DatasetError
+
+    def key(kind: str, name: str) -> str | None:
+        spec = recipe.spec(kind)
+        return f"{kind}.{name}" if name in spec.registration.component.params else None
+
+    def fail(message: str, *paths: str | None) -> None:
+        raise RecipeError(message, path=next((p for p in paths if p), None),
+                          source=recipe.source)
+
+    gen, disc, data = by_path["generator"], by_path["discriminator"], by_path["dataset"]
+    classes = gen.num_classes
+    g_key, d_key = key("generator", "num_classes"), key("discriminator", "num_classes")
+    if classes != disc.num_classes:
+        unable = next((f"the {kind} '{recipe.spec(kind).type}' cannot be conditioned (it has "
+                       f"no num_classes)" for kind, k in (("generator", g_key),
+                                                          ("discriminator", d_key)) if not k),
+                      None)
+        fail(f"the generator is conditioned on {classes} classes but the discriminator on "
+             f"{disc.num_classes}" + (f": {unable}" if unable else "; set generator.num_classes "
+                                      "and discriminator.num_classes to the same number"),
+             d_key, g_key)
+    labels_key = key("dataset", "labels")
+    try:
+        names = data.class_names
+    except (DatasetError, OSError):
+        names = None  # unknown until the data exists
+    else:
+        names = None if names is None else tuple(names)
+    asked = bool(recipe.spec("dataset").config["labels"]) if labels_key else None
+    labelled = asked if asked is not None else names is not None
+    dataset = f"the dataset '{recipe.spec('dataset').type}'"
+    if classes and not labelled:
+        fail(f"the generator and discriminator are conditioned on {classes} classes "
+             f"(num_classes) but {dataset} gives no labels; "
+             + ("set dataset.labels: true" if labels_key else "choose a labelled dataset")
+             + ", or num_classes: 0 on both models for an unconditional GAN",
+             labels_key, g_key)
+    if asked and not classes:
+        count = f" of {len(names)} classes" if names else ""
+        fail(f"{dataset} gives labels{count} (labels: true) but the generator and "
+             f"discriminator are unconditional (num_classes 0); set generator.num_classes and "
+             f"discriminator.num_classes to {len(names) if names else 'the number of classes'}"
+             f", or dataset.labels: false", labels_key)
+    if classes and names is not None and len(names) != classes:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        fail(f"expected the number of classes of {dataset} ({len(names)}"
+             f"{': ' + shown if names else ''}), got "
+             f"{classes}; set generator.num_classes and discriminator.num_classes to "
+             f"{len(names)}", g_key, d_key)
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = (), *,

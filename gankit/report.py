@@ -29,6 +29,7 @@ from typing import Any, Iterable, NamedTuple
 
 from gankit.errors import GankitError
 from gankit.run_dir import RunDir, RunDirWarning, write_text_atomic
+from gankit.training.metric_names import split_per_class
 
 MAX_GRIDS = 12  # evenly spaced grids shown, plus the last
 MAX_POINTS = 1000  # per curve; longer series are reduced (keeping the spikes)
@@ -134,6 +135,7 @@ def render_report(run: RunDir) -> str:
         _header(run, name, _recipe_field(recipe_text, "description"), status, log),
         "".join(f'<p class="note">{_e(n)}</p>' for n in notes),
         _results_section(run, status),
+        _per_class_section(run, log),
         _curves_section(log),
         _grids_section(run.samples),
         _timings_section(status, log),
@@ -257,8 +259,11 @@ def _header(run: RunDir, name: str, description: str | None, status: dict,
     steps = status.get("steps")
     where = f"step {step}" + (f" of {steps}" if steps is not None else "") if step is not None \
         else "step unknown"
-    badge = state if state in ("completed", "running", "interrupted", "failed") else "unknown"
+    badge = state if state in ("completed", "running", "interrupted", "failed",
+                               "stopped") else "unknown"
     error = (f'<p class="note">Error: {_e(status["error"])}</p>' if status.get("error") else "")
+    if state == "stopped" and status.get("stop_reason"):  # a time budget (train.max_minutes)
+        error += f'<p class="note">Stopped: {_e(status["stop_reason"])}</p>'
     nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("results", "Results"), ("curves", "Curves"), ("samples", "Samples"),
         ("timings", "Timings"), ("machine", "Machine"), ("recipe", "Recipe")))
@@ -291,7 +296,66 @@ def _results_section(run: RunDir, status: dict) -> str:
                else "<p>No final values yet.</p>") + "</section>")
 
 
+def _per_class_section(run: RunDir, log: LossTable) -> str:
+    """Per-class metric values (``intra_fid/frog``) as tables of classes by value: from the
+    last step that measured them in losses.csv, best/best.json and each evaluation; empty
+    when there are none."""
+    sources: list[tuple[str, dict]] = []
+    columns = [c for c in log.columns if split_per_class(c)[1] is not None]
+    if columns:
+        step = max(log.series[c][-1][0] for c in columns if log.series[c]) \
+            if any(log.series[c] for c in columns) else None
+        if step is not None:
+            wanted = columns + sorted({split_per_class(c)[0] for c in columns})
+            sources.append((f"during training, step {step:,} (losses.csv)",
+                            {c: dict(log.series.get(c, [])).get(step) for c in wanted}))
+    best = run.path / "best" / "best.json"
+    for path, data in _json_files([*([best] if best.is_file() else []),
+                                   *run.path.glob("evaluation-*.json"),
+                                   *run.path.glob("*/evaluation-*.json")]):
+        values = data.get("values") if isinstance(data, dict) else None
+        if isinstance(values, dict):
+            where = (f"best/ (step {data.get('step', '?')})" if path.parent.name == "best"
+                     else f"evaluation {path.relative_to(run.path)}")
+            sources.append((where, values))
+    tables = [(title, _class_table(values)) for title, values in sources]
+    tables = [(title, table) for title, table in tables if table]
+    if not tables:
+        return ""
+    body = "".join(f"<div><h3>{_e(title)}</h3>{table}</div>" for title, table in tables)
+    return (f'<section id="per-class"><h2>Per class</h2><p>Each class\'s value of the per-class '
+            f'metrics (intra_fid: FID against the real images of that class, lower is better; '
+            f'class_accuracy: the classifier\'s accuracy on generated images of that class); '
+            f'the first row is the mean over the classes.</p><div class=cards>{body}</div>'
+            f'</section>')
+
+
+def _class_table(values: dict) -> str:
+    """A table of classes (rows) by per-class value (columns), or "" if there is none."""
+    cells: dict[str, dict[str, Any]] = {}
+    classes: list[str] = []
+    for name, value in values.items():
+        base, cls = split_per_class(str(name))
+        if cls is None:
+            continue
+        cells.setdefault(base, {})[cls] = value
+        if cls not in classes:
+            classes.append(cls)
+    if not cells:
+        return ""
+    bases = list(cells)
+    head = "<tr><th>class</th>" + "".join(f"<th>{_e(b)}</th>" for b in bases) + "</tr>"
+    mean = "<tr><th>mean</th>" + "".join(f"<td><b>{_e(_fmt_value(values.get(b)))}</b></td>"
+                                         for b in bases) + "</tr>"
+    rows = "".join("<tr><th>" + _e(c) + "</th>" + "".join(
+        f"<td>{_e(_fmt_value(cells[b].get(c)))}</td>" for b in bases) + "</tr>"
+        for c in classes)
+    return f"<table>{head}{mean}{rows}</table>"
+
+
 def _curves_section(log: LossTable) -> str:
+    # Per-class values (intra_fid/frog) are tabled in their own section, not drawn.
+    log = log._replace(columns=[c for c in log.columns if split_per_class(c)[1] is None])
     if not log.columns:
         return '<section id="curves"><h2>Curves</h2><p>No losses.csv rows to plot.</p></section>'
     # A column with values at few steps is an occasional metric (fid, kid): shown first.
@@ -573,7 +637,7 @@ pre{background:#fff;border:1px solid #e0e3e8;border-radius:6px;padding:12px;over
 nav a{color:#24539a;text-decoration:none}nav{font-size:14px}
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;color:#fff;font-size:13px;
  font-weight:600;background:#7a8294}.completed{background:#2e7d46}.running{background:#2c63b5}
-.interrupted{background:#b7791f}.failed{background:#b83232}
+.interrupted{background:#b7791f}.failed{background:#b83232}.stopped{background:#2c7a7b}
 .note{background:#fff6e0;border-left:4px solid #e0a42a;padding:6px 10px;margin:6px 0}
 table{border-collapse:collapse;background:#fff;border:1px solid #e0e3e8;font-size:14px}
 th,td{padding:4px 12px;border-bottom:1px solid #eef0f3;text-align:left;vertical-align:top}

@@ -255,6 +255,18 @@ class RunDir:
                                       f"holds a JSON {_json_kind(status)}, not an object)")
         return status
 
+    def class_names(self) -> tuple[str, ...] | None:
+        """The names of the classes the run was trained on, as ``run.json`` records them
+        (``class_names``, written when training starts); None for an unlabelled run, or when
+        run.json is missing, unreadable or does not record them."""
+        try:
+            names = self.read_status().get("class_names")
+        except GankitError:
+            return None
+        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+            return tuple(names)
+        return None
+
     def write_status(self, **fields: Any) -> None:
         """Update ``run.json`` with ``fields`` (and the time as ``updated``).
 

@@ -6,6 +6,12 @@ keeps one; a run without checkpoints falls back to its saved ``generator_ema.ker
 ``generator.keras``. The latents come from ``numpy`` seeded with ``seed``, so the same run,
 checkpoint and seed always give the same picture.
 
+A class-conditional generator draws the classes ``0, 1, 2, ...`` in turn, one class
+(``label``: a class name or index) or, with ``per_class``, a grid of one row per class with
+the class names written beside the rows; every row then uses the same latents, so a
+column shows one latent vector drawn as each class. The class names are those the run's
+``run.json`` records (else its recipe's dataset's).
+
 Everything that needs no TensorFlow (the arguments, the run folder, its recipe) is checked
 first, so a mistake is answered at once.
 """
@@ -22,14 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from gankit.checkpoints import CheckpointStore, CheckpointWarning
-from gankit.errors import GankitError, TrainingError
-from gankit.images import save_png, to_uint8
+from gankit.errors import GankitError, TrainingError, did_you_mean
+from gankit.images import label_rows, save_png, to_uint8
 from gankit.recipe import Recipe, load_raw, validate
 from gankit.registry import Registry
 from gankit.run_dir import RunDir
 
 MAX_IMAGES = 10_000
 """The most images one grid may hold (a 100 x 100 grid)."""
+MAX_PER_CLASS = 100
+"""The most images of each class a ``per_class`` grid may show (its columns)."""
+DEFAULT_N = 64
 _BATCH = 256  # latents per generator call, so a large -n does not need one huge batch
 
 
@@ -45,17 +54,42 @@ class SamplePlan:
     out: Path
     use_ema: bool
     best: bool = False
+    label: int | None = None
+    """Every image is of this class (an index into ``class_names``)."""
+    per_class: int | None = None
+    """A grid of one row per class, this many images each."""
+    class_names: tuple[str, ...] | None = None
+    """The classes of a conditional generator; None for an unconditional one."""
 
 
-def plan_sample(run_dir: str | Path, n: int = 64, seed: int = 0, checkpoint: int | None = None,
-                out: str | Path | None = None, registry: Registry | None = None,
-                use_ema: bool = True, best: bool = False) -> SamplePlan:
+def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
+                checkpoint: int | None = None, out: str | Path | None = None,
+                registry: Registry | None = None, use_ema: bool = True, best: bool = False,
+                label: str | int | None = None, per_class: int | None = None) -> SamplePlan:
     """Check a sampling request without TensorFlow.
 
+    Args:
+        n: images in the grid (default 64); not with ``per_class``.
+        label: a class name or index of a conditional run: every image is of that class.
+        per_class: a grid of one row per class of a conditional run, this many images each.
+
     Raises:
-        GankitError: a bad ``n`` or ``seed``, not a run directory, a recipe that no longer
-            validates, or an output path that cannot be written.
+        GankitError: a bad ``n``, ``per_class`` or ``seed``, not a run directory, a recipe
+            that no longer validates, an output path that cannot be written; ``label`` or
+            ``per_class`` for an unconditional run, a class name the run does not have or an
+            index out of range.
     """
+    if per_class is not None:
+        if n is not None:
+            raise GankitError("-n and --per-class exclude each other: --per-class N draws N "
+                              "images of each class")
+        if label is not None:
+            raise GankitError("--label and --per-class exclude each other: --per-class draws "
+                              "every class, --label one")
+        if not 1 <= per_class <= MAX_PER_CLASS:
+            raise GankitError(f"--per-class must be between 1 and {MAX_PER_CLASS}, got "
+                              f"{per_class}")
+    n = DEFAULT_N if n is None else n
     if not 1 <= n <= MAX_IMAGES:
         raise GankitError(f"-n must be between 1 and {MAX_IMAGES:,}, got {n}")
     if not 0 <= seed < 2 ** 63:
@@ -69,7 +103,27 @@ def plan_sample(run_dir: str | Path, n: int = 64, seed: int = 0, checkpoint: int
         from gankit.plugins import default_plugins
         registry = default_plugins().registry
     recipe = validate(load_raw(run.recipe_file), registry, source=str(run.recipe_file))
-    path = Path(out) if out is not None else run.samples / f"sample_seed{seed}.png"
+    classes = recipe.create("generator").num_classes
+    names = run_class_names(run, recipe, classes)
+    index = None
+    if label is not None or per_class is not None:
+        flag = "--label" if label is not None else "--per-class"
+        if not classes:
+            raise GankitError(f"{flag}: {run.path} has an unconditional generator (no "
+                              f"num_classes): its images are of no chosen class")
+        if label is not None:
+            index = class_index(label, names)
+        if per_class is not None:
+            n = per_class * classes
+            if n > MAX_IMAGES:
+                raise GankitError(f"--per-class {per_class} with {classes} classes makes {n:,} "
+                                  f"images; at most {MAX_IMAGES:,} fit in a grid")
+    name = f"sample_seed{seed}.png"
+    if index is not None:
+        name = f"sample_class{index}_seed{seed}.png"
+    elif per_class is not None:
+        name = f"sample_per_class{per_class}_seed{seed}.png"
+    path = Path(out) if out is not None else run.samples / name
     if path.is_dir():
         raise GankitError(f"--out {path} is a directory; name a .png file")
     if not path.parent.is_dir() and path.parent.exists():
@@ -79,17 +133,64 @@ def plan_sample(run_dir: str | Path, n: int = 64, seed: int = 0, checkpoint: int
     if best and not (run.path / "best").is_dir():
         raise GankitError(f"{run.path} has no best/ generator: it is kept by a recipe with a "
                           f"metrics section, once a metric has been measured")
-    return SamplePlan(run, recipe, n, seed, checkpoint, path, use_ema, best)
+    return SamplePlan(run, recipe, n, seed, checkpoint, path, use_ema, best, index,
+                      per_class, names)
 
 
-def sample_grid(run_dir: str | Path, n: int = 64, seed: int = 0, checkpoint: int | None = None,
-                out: str | Path | None = None, registry: Registry | None = None,
-                use_ema: bool = True, progress: bool = False) -> Path:
+def run_class_names(run: RunDir, recipe: Recipe, num_classes: int) -> tuple[str, ...] | None:
+    """The names of a conditional generator's classes: those ``run.json`` records, else
+    those of the recipe's dataset, else ``"0" .. "k-1"``; None when ``num_classes`` is 0."""
+    if not num_classes:
+        return None
+    names = run.class_names()
+    if names is None:
+        try:
+            names = recipe.create("dataset").class_names
+        except GankitError:  # its data may be gone; run.json is what should have them
+            names = None
+    if names is not None and len(names) == num_classes:
+        return tuple(names)
+    return tuple(str(i) for i in range(num_classes))
+
+
+def class_index(label: str | int, names: tuple[str, ...]) -> int:
+    """The index of class ``label`` (a name, or an index as an int or a string of digits).
+
+    A name wins over an index: in a run whose classes are named ``"0" .. "9"`` the two agree
+    anyway.
+
+    Raises:
+        GankitError: no class of that name (with the closest one), or an index out of range.
+    """
+    text = str(label).strip()
+    if text in names:
+        return names.index(text)
+    try:
+        index = int(text)
+    except ValueError:
+        raise GankitError(f"--label: no class named '{text}'{did_you_mean(text, names)}; the "
+                          f"run's classes: {_listing(names)}") from None
+    if not 0 <= index < len(names):
+        raise GankitError(f"--label {index}: out of range; the run has {len(names)} classes, "
+                          f"indices 0 to {len(names) - 1} ({_listing(names)})")
+    return index
+
+
+def _listing(names: tuple[str, ...], most: int = 20) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def sample_grid(run_dir: str | Path, n: int | None = None, seed: int = 0,
+                checkpoint: int | None = None, out: str | Path | None = None,
+                registry: Registry | None = None, use_ema: bool = True,
+                progress: bool = False, label: str | int | None = None,
+                per_class: int | None = None) -> Path:
     """Draw ``n`` images from a run's generator and save them as one PNG grid.
 
     Args:
         run_dir: a run directory (it holds ``recipe.yaml``).
-        n: how many images the grid shows (1 .. :data:`MAX_IMAGES`).
+        n: how many images the grid shows (1 .. :data:`MAX_IMAGES`, default 64).
         seed: seed of the latent vectors.
         checkpoint: the step of the checkpoint to use; None: the newest usable checkpoint,
             else the run's saved generator.
@@ -97,6 +198,9 @@ def sample_grid(run_dir: str | Path, n: int = 64, seed: int = 0, checkpoint: int
         registry: where the recipe's components are looked up; default: installed plugins.
         use_ema: use the EMA copy of the generator when the run keeps one.
         progress: print a progress line per batch on stderr (for large ``n``).
+        label: a conditional run's class (name or index): every image is of it.
+        per_class: a conditional run's grid of one row per class, this many images each,
+            the class names beside the rows (instead of ``n``).
 
     Returns:
         The path of the written PNG.
@@ -105,7 +209,8 @@ def sample_grid(run_dir: str | Path, n: int = 64, seed: int = 0, checkpoint: int
         GankitError: see :func:`plan_sample`; also no such checkpoint, nothing to sample
             from, or an output file that cannot be written.
     """
-    return draw(plan_sample(run_dir, n, seed, checkpoint, out, registry, use_ema), progress)
+    return draw(plan_sample(run_dir, n, seed, checkpoint, out, registry, use_ema,
+                            label=label, per_class=per_class), progress)
 
 
 def draw(plan: SamplePlan, progress: bool = False) -> Path:
@@ -120,16 +225,25 @@ def draw(plan: SamplePlan, progress: bool = False) -> Path:
         model = load_generator(plan.run, generator, plan.checkpoint, ema=ema)
     rng = np.random.default_rng(plan.seed)
     h, w, c = generator.image_shape
-    columns = math.ceil(math.sqrt(plan.n))
+    classes = generator.num_classes
+    if plan.per_class:
+        # One set of latents for every row: a column is one latent vector drawn as each class.
+        latents = rng.standard_normal((plan.per_class, generator.latent_dim)).astype(np.float32)
+        columns = plan.per_class
+    else:
+        columns = math.ceil(math.sqrt(plan.n))
     rows = math.ceil(plan.n / columns)
     grid = np.full((rows * (h + 1) + 1, columns * (w + 1) + 1, c), 255, dtype=np.uint8)
-    classes = generator.num_classes
     for start in range(0, plan.n, _BATCH):
         count = min(_BATCH, plan.n - start)
-        latents = rng.standard_normal((count, generator.latent_dim)).astype(np.float32)
-        inputs = latents
-        if classes:
-            inputs = [latents, (np.arange(start, start + count) % classes).astype(np.int32)]
+        index = np.arange(start, start + count)
+        if plan.per_class:
+            inputs = [latents[index % columns], (index // columns).astype(np.int32)]
+        else:
+            inputs = rng.standard_normal((count, generator.latent_dim)).astype(np.float32)
+            if classes:
+                labels = index % classes if plan.label is None else np.full(count, plan.label)
+                inputs = [inputs, labels.astype(np.int32)]
         images = to_uint8(np.asarray(model(inputs, training=False), dtype=np.float32), value_range)
         for i, image in enumerate(images):
             r, col = divmod(start + i, columns)
@@ -137,9 +251,12 @@ def draw(plan: SamplePlan, progress: bool = False) -> Path:
             grid[y:y + h, x:x + w] = image
         if progress:
             print(f"gankit: sampled {start + count}/{plan.n}", file=sys.stderr, flush=True)
+    upscale = 2
+    if plan.per_class:
+        grid, upscale = label_rows(grid, plan.class_names, upscale=2), 1
     try:
         plan.out.parent.mkdir(parents=True, exist_ok=True)
-        return save_png(grid, plan.out, upscale=2)
+        return save_png(grid, plan.out, upscale=upscale)
     except OSError as exc:
         raise GankitError(f"cannot write {plan.out}: {exc.strerror or exc}; choose another "
                           f"--out") from None

@@ -13,15 +13,15 @@ stay fast. Components import Keras inside the methods that build models.
 
 from gankit.interfaces.callbacks import Callback
 from gankit.interfaces.component import Component
-from gankit.interfaces.data import Dataset, Examples
+from gankit.interfaces.data import DataSource, Dataset, Examples
 from gankit.interfaces.metrics import FeatureExtractor, Features, Metric
 from gankit.interfaces.models import Discriminator, Generator
 from gankit.interfaces.training import (SCORE_KINDS, Augmenter, Batch, GANModels, Loss,
                                         ModelUpdate, Optimizer, Regularizer, RegularizerInputs,
                                         Schedule, StepOutputs, Strategy)
 
-__all__ = ["Augmenter", "Batch", "Callback", "Component", "Dataset", "Discriminator",
-           "Examples", "FeatureExtractor", "Features", "GANModels", "Generator", "Loss",
-           "Metric", "ModelUpdate", "Optimizer",
+__all__ = ["Augmenter", "Batch", "Callback", "Component", "DataSource", "Dataset",
+           "Discriminator", "Examples", "FeatureExtractor", "Features", "GANModels",
+           "Generator", "Loss", "Metric", "ModelUpdate", "Optimizer",
            "Regularizer", "RegularizerInputs", "SCORE_KINDS", "Schedule", "StepOutputs",
            "Strategy"]

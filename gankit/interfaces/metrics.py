@@ -18,6 +18,11 @@ class Features(NamedTuple):
     """float64 or float32 ``(n, d)``: the embedding FID, KID and precision/recall compare."""
     logits: "np.ndarray | None" = None
     """``(n, classes)`` class logits, for the Inception Score; None if the network has none."""
+    labels: "np.ndarray | None" = None
+    """int ``(n,)`` class index of each image (a conditional generator's label, a labelled
+    dataset's label), for per-class metrics; None for images of no known class."""
+    class_names: "tuple[str, ...] | None" = None
+    """The names of the classes ``labels`` index; None if unknown."""
 
 
 class FeatureExtractor(Component):
@@ -35,6 +40,13 @@ class FeatureExtractor(Component):
         size, resize method), as plain data: it keys cached reference statistics and is
         reported beside every value."""
 
+    def class_names(self) -> "tuple[str, ...] | None":
+        """The names of the classes of its logits, in order, when it knows them (a
+        classifier trained on your data); None otherwise. Per-class metrics that read the
+        logits need them, to match each logit with a generator's class by name. Reads at
+        most a small file: no TensorFlow."""
+        return None
+
     @abc.abstractmethod
     def extract(self, images: "np.ndarray") -> Features:
         """Features of one batch of images (the caller batches; keep memory bounded).
@@ -51,12 +63,18 @@ class Metric(Component):
     Class attributes:
         needs_real: False for a metric of the generated images alone (Inception Score).
         needs_logits: True if it needs the extractor's class logits.
+        needs_labels: True for a per-class metric: it needs each image's class
+            (``Features.labels``), so a conditional generator and, when it ``needs_real``,
+            labelled real images. When it also ``needs_logits``, the logits it sees are
+            aligned with the classes: column ``i`` is class ``i`` (the extractor's other
+            classes follow).
         lower_is_better: how "best" is chosen when the metric selects checkpoints.
     """
 
     kind = "metric"
     needs_real: ClassVar[bool] = True
     needs_logits: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False
     lower_is_better: ClassVar[bool] = True
 
     @abc.abstractmethod

@@ -21,7 +21,9 @@ One function per kind: :func:`check_generator` and :func:`check_discriminator` (
 :func:`check_dataset`, :func:`check_loss`, :func:`check_regularizer`,
 :func:`check_augmenter` (the parts a strategy receives) and :func:`check_strategy`, which
 trains the strategy with its parts in a real :class:`gankit.training.session.TrainingSession`
-fed as the trainer feeds it. :func:`check_component` picks the function by kind. Each
+fed as the trainer feeds it. :func:`check_mixed_precision` runs a generator, a
+discriminator or a strategy under ``train.precision: mixed_bfloat16`` and
+``mixed_float16``. :func:`check_component` picks the function by kind. Each
 returns a :class:`ConformanceReport` of the checks that passed, those skipped and notes;
 the ``*_CHECKS`` tuples name the checks a ``skip=`` argument may leave out.
 
@@ -39,17 +41,21 @@ from gankit.interfaces import (Augmenter, Component, Dataset, Discriminator, Gen
 from gankit.testing.conformance import ConformanceError, ConformanceReport, check_config_round_trip
 from gankit.testing.data import DATASET_CHECKS, check_dataset, make_images, write_image_folder
 from gankit.testing.installed import check_plugin
-from gankit.testing.models import MODEL_CHECKS, check_discriminator, check_generator
+from gankit.testing.models import (CONDITIONAL_CHECKS, MODEL_CHECKS, check_discriminator,
+                                   check_generator)
 from gankit.testing.parts import (AUGMENTER_CHECKS, LOSS_CHECKS, REGULARIZER_CHECKS,
                                   check_augmenter, check_loss, check_regularizer)
+from gankit.testing.precision import PRECISION_CHECKS, check_mixed_precision
 from gankit.testing.recipes import RecipeRun, run_recipe
 from gankit.testing.strategy import STRATEGY_CHECKS, check_strategy
 
-__all__ = ["AUGMENTER_CHECKS", "ConformanceError", "ConformanceReport", "DATASET_CHECKS",
-           "LOSS_CHECKS", "MODEL_CHECKS", "REGULARIZER_CHECKS", "RecipeRun", "STRATEGY_CHECKS",
+__all__ = ["AUGMENTER_CHECKS", "CONDITIONAL_CHECKS", "ConformanceError", "ConformanceReport",
+           "DATASET_CHECKS", "LOSS_CHECKS", "MODEL_CHECKS", "REGULARIZER_CHECKS", "RecipeRun",
+           "STRATEGY_CHECKS",
            "check_augmenter", "check_component", "check_config", "check_dataset",
            "check_discriminator", "check_generator", "check_loss", "check_plugin",
-           "check_regularizer", "check_strategy", "make_images", "run_recipe",
+           "check_mixed_precision", "check_regularizer", "check_strategy", "make_images",
+           "PRECISION_CHECKS", "run_recipe",
            "write_image_folder"]
 
 

@@ -8,11 +8,12 @@ from typing import Iterable
 
 import numpy as np
 
+from gankit.errors import DatasetError
 from gankit.interfaces import Dataset, Examples
 from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
                                         check_image_shape, require_kind)
 
-DATASET_CHECKS = ("interface", "config", "load", "values", "determinism")
+DATASET_CHECKS = ("interface", "config", "load", "values", "determinism", "source")
 """The checks of :func:`check_dataset`, in the order run."""
 
 
@@ -27,11 +28,16 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
     - ``config``: ``get_config()``/``from_config()`` round trip (see :func:`check_config`).
     - ``load``: ``load()`` returns a float32 ``numpy.ndarray`` ``(n, *image_shape)`` with
       ``n >= min_images``, or an :class:`~gankit.Examples` of such images and, if the dataset
-      has ``class_names``, ``n`` integer labels indexing them.
+      has ``class_names`` (a tuple of distinct names), ``n`` integer labels indexing them;
+      without ``class_names``, no labels.
     - ``values``: every value is finite and inside ``value_range``.
     - ``determinism``: a second instance built from the config loads exactly the same array
       in the same order, even after Python's and NumPy's global random state changed (the
       trainer recomputes the batch of any step from that order when it resumes).
+    - ``source``: :meth:`~gankit.Dataset.source` (what the trainer reads) is a
+      :class:`~gankit.DataSource` of the same size and labels, and reading indices inside a
+      ``tf.data`` pipeline (graph mode, shuffled, a repeated index) gives exactly the images
+      ``load()`` gives at those indices.
 
     Args:
         dataset: the component, configured on tiny data (it is loaded twice).
@@ -74,7 +80,14 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
         if len(images) < min_images:
             run.fail(f"load() returned {len(images)} images, expected at least {min_images}")
         labels, names = loaded["examples"].labels, dataset.class_names
+        if names is not None and (not isinstance(names, tuple) or not names or not all(
+                isinstance(n, str) for n in names) or len(set(names)) != len(names)):
+            run.fail(f"class_names must be None or a non-empty tuple of distinct strings, got "
+                     f"{names!r}")
         if labels is None:
+            if names:
+                run.fail(f"class_names names {len(names)} classes, but load() returned no "
+                         "labels")
             return
         labels = np.asarray(labels)
         if not names:
@@ -108,8 +121,44 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
             run.fail("a second instance with the same config loaded different images (or "
                      "another order); seed any randomness from the config")
 
+    def source():
+        _check_source(dataset, load_once(), loaded["examples"].labels, run.fail)
+
     return run.run({"interface": interface, "config": lambda: check_config_round_trip(
-        dataset, run.fail), "load": load, "values": values, "determinism": determinism})
+        dataset, run.fail), "load": load, "values": values, "determinism": determinism,
+        "source": source})
+
+
+def _check_source(dataset: Dataset, images: np.ndarray, labels, fail) -> None:
+    import tensorflow as tf
+
+    from gankit.interfaces import DataSource
+    from gankit.training.data import BatchReader
+
+    source = dataset.source()
+    if not isinstance(source, DataSource):
+        fail(f"source() returned {type(source).__name__}, expected a gankit.DataSource")
+    n = len(images)
+    if source.size != n:
+        fail(f"source() has {source.size} examples, load() returned {n}")
+    got_labels = source.labels
+    if (got_labels is None) != (labels is None) or (
+            labels is not None and not np.array_equal(np.asarray(got_labels), labels)):
+        fail("source().labels differ from the labels load() returned")
+    picked = np.array([n - 1, 0, n // 2, n - 1], np.int64)  # out of order, one repeated
+    try:
+        batch = tf.data.Dataset.from_tensors(picked).map(BatchReader(source)).get_single_element()
+    except DatasetError as exc:  # read() returned the wrong type or shape
+        fail(str(exc))
+    except tf.errors.OpError as exc:
+        fail(f"reading indices {picked.tolist()} through source().read in a tf.data pipeline "
+             f"failed: {str(exc).strip().splitlines()[0][:300]}")
+    got = batch.images.numpy()
+    low, high = dataset.value_range
+    if got.shape != images[picked].shape or not np.allclose(got, images[picked], rtol=0,
+                                                            atol=1e-6 * (high - low)):
+        fail(f"source().read({picked.tolist()}) gave other images than load() at those "
+             "indices (the trainer reads through source())")
 
 
 def _seed_global_random_state(seed: int) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from gankit.interfaces import Discriminator, Generator
+from gankit.testing.conditional import _INPUT, CONDITIONAL_CHECKS, label_checks
 from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
                                         check_image_shape, check_skip_weights, positive_int,
                                         require_kind, skipped_weight)
@@ -45,6 +46,10 @@ def check_generator(generator: Generator, *, batch_size: int = 2, seed: int = 0,
       ``keras.models.load_model(path, compile=False)`` (as ``gankit sample`` loads a run's
       generator) has the same weights and gives identical outputs in inference mode.
 
+    A class-conditional generator (``num_classes > 0``) gets ``[latents, labels]`` in every
+    check (int32 labels ``arange(n) % num_classes``), then the checks of
+    :func:`gankit.testing.conditional.label_checks` (:data:`CONDITIONAL_CHECKS`).
+
     Args:
         generator: the component, configured small (it is built several times).
         batch_size: the batch of latents to use.
@@ -62,7 +67,7 @@ def check_generator(generator: Generator, *, batch_size: int = 2, seed: int = 0,
         TypeError: if ``generator`` is not a :class:`gankit.Generator` instance.
     """
     require_kind(generator, Generator, "check_generator")
-    run = CheckRun(generator, MODEL_CHECKS, skip)
+    run = CheckRun(generator, _model_check_names(generator), skip)
 
     def interface():
         latent, shape = generator.latent_dim, generator.image_shape
@@ -70,13 +75,15 @@ def check_generator(generator: Generator, *, batch_size: int = 2, seed: int = 0,
             run.fail(f"latent_dim must be a positive int, got {latent!r}")
         check_image_shape(shape, run.fail)
 
-    def inputs(n: int):
+    def latents(n: int):
         rng = np.random.default_rng([seed, n])
         return rng.standard_normal((n, generator.latent_dim)).astype("float32")
 
-    checks = _model_checks(generator, run, inputs, output_shape=tuple(generator.image_shape),
+    checks = _model_checks(generator, run, _with_labels(latents, generator),
+                           output_shape=tuple(generator.image_shape),
                            input_shape=(generator.latent_dim,), batch_size=batch_size, seed=seed,
                            skip_weights=check_skip_weights(skip_weights))
+    checks.update(label_checks(generator, run, latents, batch_size=batch_size, seed=seed))
     return run.run({"interface": interface, **checks})
 
 
@@ -89,6 +96,9 @@ def check_discriminator(discriminator: Discriminator, *, images: Any = None,
     ``shapes``, ``determinism``, ``gradients``, ``training``, ``save``), where the input is a
     batch of images ``(n, *image_shape)`` and the output must be ``(n, 1)``; with
     ``output_activation = "sigmoid"`` every score must lie in [0, 1].
+
+    A class-conditional discriminator (``num_classes > 0``) gets ``[images, labels]``, then
+    the checks of :func:`gankit.testing.conditional.label_checks` (:data:`CONDITIONAL_CHECKS`).
 
     Unlike a generator's, a discriminator's frozen weights fail ``training``: freezing the
     discriminator is Keras 2's way to train the generator through a combined model, and in
@@ -109,7 +119,7 @@ def check_discriminator(discriminator: Discriminator, *, images: Any = None,
         TypeError: if ``discriminator`` is not a :class:`gankit.Discriminator` instance.
     """
     require_kind(discriminator, Discriminator, "check_discriminator")
-    run = CheckRun(discriminator, MODEL_CHECKS, skip)
+    run = CheckRun(discriminator, _model_check_names(discriminator), skip)
 
     def interface():
         check_image_shape(discriminator.image_shape, run.fail)
@@ -134,10 +144,12 @@ def check_discriminator(discriminator: Discriminator, *, images: Any = None,
 
     if images is not None:
         batch_size = max(1, min(batch_size, len(images)))
-    checks = _model_checks(discriminator, run, inputs, output_shape=(1,),
-                           input_shape=tuple(discriminator.image_shape), batch_size=batch_size,
-                           seed=seed, skip_weights=check_skip_weights(skip_weights),
+    checks = _model_checks(discriminator, run, _with_labels(inputs, discriminator),
+                           output_shape=(1,), input_shape=tuple(discriminator.image_shape),
+                           batch_size=batch_size, seed=seed,
+                           skip_weights=check_skip_weights(skip_weights),
                            check_output=scores_in_range)
+    checks.update(label_checks(discriminator, run, inputs, batch_size=batch_size, seed=seed))
     return run.run({"interface": interface, **checks})
 
 
@@ -169,9 +181,11 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
             run.fail("build() returned two models that share weights; build a new model "
                      "(new layers) on each call")
         declared = [tuple(t.shape) for t in getattr(model, "inputs", None) or []]
-        if declared and declared != [(None, *input_shape)]:
-            run.fail(f"the model takes inputs of shape {declared}, expected "
-                     f"[{(None, *input_shape)}]")
+        expected = [(None, *input_shape)] + ([(None,)] if component.num_classes else [])
+        if declared and (len(declared) != len(expected) or declared[0] != expected[0]):
+            run.fail(f"the model takes inputs of shape {declared}, expected {expected}"
+                     + (f": with num_classes {component.num_classes} it takes [{_INPUT[role]}, "
+                        f"labels]" if component.num_classes else ""))
         built["model"] = model
 
     def shapes():
@@ -184,7 +198,7 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
                 out = model(x, training=training)
                 expected = (n, *output_shape)
                 if tuple(out.shape) != expected:
-                    run.fail(f"input of shape {tuple(x.shape)} gave output of shape "
+                    run.fail(f"input of shape {_shapes(x)} gave output of shape "
                              f"{tuple(out.shape)} (training={training}), expected {expected}")
                 dtype = keras.backend.standardize_dtype(out.dtype)
                 if dtype != "float32":
@@ -215,7 +229,7 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
         import tensorflow as tf
 
         model = build_seeded()
-        x = tf.constant(inputs(batch_size))
+        x = _constant(inputs(batch_size))
         with tf.GradientTape() as tape:
             loss = _probe_loss(model(x, training=True), seed)
         weights = model.trainable_weights
@@ -250,7 +264,7 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
         weights_to_train(model, role, run, skip_weights)  # frozen or none at all: fail early
         optimizer = keras.optimizers.Adam(1e-3)
         optimizer.build(weights)
-        x = tf.constant(inputs(batch_size))
+        x = _constant(inputs(batch_size))
 
         @tf.function
         def step(x):
@@ -322,6 +336,31 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
     return {"config": lambda: check_config_round_trip(component, run.fail), "build": build,
             "shapes": shapes, "determinism": determinism, "gradients": gradients,
             "training": training, "save": save}
+
+
+def _model_check_names(component) -> tuple[str, ...]:
+    """:data:`MODEL_CHECKS`, and :data:`CONDITIONAL_CHECKS` for a conditional model."""
+    return MODEL_CHECKS + (CONDITIONAL_CHECKS if component.num_classes else ())
+
+
+def _with_labels(inputs: Callable[[int], np.ndarray], component) -> Callable[[int], Any]:
+    """``inputs``, or for a conditional model ``[inputs(n), labels]`` with the int32 labels
+    ``arange(n) % num_classes``."""
+    if not component.num_classes:
+        return inputs
+    return lambda n: [inputs(n), np.arange(n, dtype=np.int32) % component.num_classes]
+
+
+def _constant(x):
+    """A model input (an array or a list of them) as TensorFlow constants."""
+    import tensorflow as tf
+
+    return [tf.constant(a) for a in x] if isinstance(x, list) else tf.constant(x)
+
+
+def _shapes(x) -> Any:
+    """The shape of a model input, or the list of shapes of ``[inputs, labels]``."""
+    return [tuple(np.shape(a)) for a in x] if isinstance(x, list) else tuple(np.shape(x))
 
 
 _SERIALIZABLE = ("build the model from serialisable layers: register a custom layer with "

@@ -1,7 +1,10 @@
 """The trainer's built-in side work, one callback each.
 
 They run in this order after every step: the NaN guard, the recipe's own callbacks, the
-loss log, the progress bar, TensorBoard, samples, grids and checkpoints. A recipe's
+loss log, the progress bar, TensorBoard, samples, grids and checkpoints. Grids, checkpoints
+and metrics need the models at their steps (:meth:`~gankit.interfaces.Callback.needs_boundary`),
+so a compiled call of several steps ends there; the others use only each step's logs and
+images, which a call returns for every step it ran. A recipe's
 ``callbacks`` section adds registered callbacks (they may add entries to ``logs``, which
 the loss log and TensorBoard then record).
 """
@@ -15,7 +18,7 @@ import numpy as np
 
 from gankit import __version__
 from gankit.errors import TrainingError
-from gankit.images import make_grid, save_png, to_uint8
+from gankit.images import label_rows, make_grid, save_png, to_uint8
 from gankit.interfaces import Callback
 from gankit.progress import ProgressBar
 
@@ -26,10 +29,17 @@ class CoreCallback(Callback):
     def __init__(self) -> None:  # noqa: D107 - no recipe parameters
         self.config = {}
 
+    def needs_boundary(self, step: int) -> bool:
+        """Built-ins read only a step's logs and images unless they say otherwise (grids,
+        checkpoints and metrics need the models at their steps)."""
+        return False
+
 
 class NaNGuard(CoreCallback):
     """Stops training at the first non-finite metric: the step's row is logged (to show
-    what went wrong), nothing else is written for it."""
+    what went wrong), nothing else is written for it. A compiled call of several steps
+    stops in the graph after that step, so the steps before it are reported as usual and
+    no later step runs."""
 
     def __init__(self, log: "LossLog") -> None:
         super().__init__()
@@ -84,7 +94,7 @@ class TensorBoard(CoreCallback):
     def on_step_end(self, step: int, logs: dict[str, float]) -> None:
         import tensorflow as tf
 
-        if step % self.run.train.sample_every == 0 or step == self.run.train.steps:
+        if step % self.run.train.sample_every == 0 or self.run.is_final(step):
             with self.run.writer.as_default():
                 for name, value in logs.items():
                     tf.summary.scalar(name, value, step=step)
@@ -96,7 +106,7 @@ class Samples(CoreCallback):
 
     def on_step_end(self, step: int, logs: dict[str, float]) -> None:
         run = self.run
-        if step % run.train.sample_every and step != run.train.steps:
+        if step % run.train.sample_every and not run.is_final(step):
             return
         # The generator's output is read in the data's value range, since that is what the
         # discriminator compares it with.
@@ -105,20 +115,35 @@ class Samples(CoreCallback):
         save_png(to_uint8(real, run.value_range), run.run_dir.samples / f"real_{step:06d}.png")
 
 
+MAX_GRID_CLASSES = 100
+"""A conditional run's grids show at most this many classes (rows)."""
+
+
 class Grids(CoreCallback):
     """A grid of a fixed batch of latents at step 0, every ``grid_every`` steps and at the
-    end (from the EMA generator when there is one): ``samples/grid_<step>.png``."""
+    end (from the EMA generator when there is one): ``samples/grid_<step>.png``.
+
+    A conditional generator's grid has one row per class (the first
+    :data:`MAX_GRID_CLASSES`), ``grid_size`` images each, the class names written beside the
+    rows; every row uses the same latents, so a column is one latent vector drawn as each
+    class."""
 
     def on_train_begin(self, run) -> None:
         super().on_train_begin(run)
         train = run.train
+        generator = run.session.parts.generator
+        classes = min(generator.num_classes, MAX_GRID_CLASSES)
+        count = train.grid_size if classes else train.grid_size ** 2
         self.latents = np.random.default_rng([train.seed, 1]).standard_normal(
-            (train.grid_size ** 2, run.session.parts.generator.latent_dim)).astype(np.float32)
-        self.labels = None
-        classes = run.session.parts.generator.num_classes
+            (count, generator.latent_dim)).astype(np.float32)
+        self.labels = self.names = None
         if classes:
-            self.labels = (np.arange(train.grid_size ** 2) // train.grid_size % classes
-                           ).astype(np.int32)
+            self.latents = np.tile(self.latents, (classes, 1))
+            self.labels = np.repeat(np.arange(classes), train.grid_size).astype(np.int32)
+            names = run.recipe.create("dataset").class_names
+            self.names = (list(names)[:classes] if names is not None
+                          and len(names) == generator.num_classes
+                          else [str(i) for i in range(classes)])
         self.sample = run.session.sampler()
         if run.start_step == 0:
             self.write(0)
@@ -130,21 +155,30 @@ class Grids(CoreCallback):
         images = (self.sample(self.latents) if self.labels is None
                   else self.sample(self.latents, self.labels)).numpy()
         grid = make_grid(to_uint8(images, run.value_range), columns=run.train.grid_size)
-        save_png(grid, run.run_dir.samples / f"grid_{step:06d}.png", upscale=2)
+        upscale = 2
+        if self.names is not None:
+            grid, upscale = label_rows(grid, self.names, upscale=2), 1
+        save_png(grid, run.run_dir.samples / f"grid_{step:06d}.png", upscale=upscale)
         with run.writer.as_default():
             tf.summary.image("samples", grid[None], step=step)
 
+    def needs_boundary(self, step: int) -> bool:
+        return step % self.run.train.grid_every == 0 or step == self.run.train.steps
+
     def on_step_end(self, step: int, logs: dict[str, float]) -> None:
-        if step % self.run.train.grid_every == 0 or step == self.run.train.steps:
+        if step % self.run.train.grid_every == 0 or self.run.is_final(step):
             self.write(step)
 
 
 class Checkpoints(CoreCallback):
     """Every ``checkpoint_every`` steps, at the end, and when a stop was requested."""
 
+    def needs_boundary(self, step: int) -> bool:
+        return step % self.run.train.checkpoint_every == 0 or step == self.run.train.steps
+
     def on_step_end(self, step: int, logs: dict[str, float]) -> None:
         run = self.run
-        if not (step % run.train.checkpoint_every == 0 or step == run.train.steps
+        if not (step % run.train.checkpoint_every == 0 or run.is_final(step)
                 or run.stop_requested):
             return
         # A loss is computed before its update, so weights can turn non-finite one step

@@ -10,6 +10,7 @@ exactly.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -42,6 +43,8 @@ class TrainResult:
     start: int = 0
     """The step this session started after (non-zero when resumed)."""
     ema_file: Path | None = None
+    stopped: str | None = None
+    """Why the session ended before ``train.steps`` (``"time budget"``), or None."""
 
 
 class Interrupted(Exception):
@@ -78,6 +81,17 @@ class RunContext:
     last_real: Any = None
     """The first real image of the latest step (a tensor)."""
     extras: dict = field(default_factory=dict)
+    final_step: int | None = None
+    """The last step of this session: ``train.steps``, or the step a time-budget stop ends
+    at (known from that step's callbacks on)."""
+
+    def __post_init__(self) -> None:
+        if self.final_step is None:
+            self.final_step = self.recipe.train.steps
+
+    def is_final(self, step: int) -> bool:
+        """Whether ``step`` is the last of this session (write the last grid, metrics...)."""
+        return step == self.final_step
 
     @property
     def train(self) -> TrainConfig:
@@ -87,6 +101,99 @@ class RunContext:
         kept = self.store.steps()
         return (f"the last checkpoint (step {kept[-1]}) is untouched" if kept
                 else "no checkpoint had been written yet")
+
+
+class CallPlan:
+    """How many steps each compiled call runs (``train.steps_per_call``).
+
+    A call ends at every step where a callback asks for a boundary
+    (:meth:`gankit.interfaces.Callback.needs_boundary`: checkpoints, grids, metrics, the
+    last step), after ``steps_per_call`` steps, and, with a time budget, after about the
+    steps the remaining budget holds. ``auto`` sizes calls from their measured time: one
+    step per call until a step time is known (the first call compiles), then up to
+    :attr:`AUTO_MAX` steps while a call stays under :attr:`AUTO_SECONDS`, so Ctrl-C, the
+    progress bar and a time budget stay responsive (docs/performance.md has the
+    measurements). The results do not depend on the plan: every call runs the same step.
+
+    :meth:`calls` is pulled by the input pipeline ahead of the steps (from its own thread);
+    :meth:`record` feeds it the time of each call.
+    """
+
+    AUTO_MAX = 64
+    AUTO_SECONDS = 1.0
+    CALL_BYTES = 2 ** 30
+    """A call's batches (one ``tf.data`` element) are kept under this size."""
+
+    def __init__(self, start: int, stop: int, steps_per_call: int | str,
+                 boundary: Callable[[int], bool], deadline: float | None = None,
+                 step_bytes: int = 0) -> None:
+        self.start, self.stop = start, stop
+        self.auto = steps_per_call == "auto"
+        self.limit = 1 if self.auto else int(steps_per_call)
+        self.most: int | None = None
+        self.set_step_bytes(step_bytes)
+        self.boundary = boundary
+        self.deadline = deadline
+        self.step_seconds: float | None = None
+        self._times: list[float] = []
+        self._calls = 0
+        self.error: BaseException | None = None
+
+    def set_step_bytes(self, step_bytes: int) -> None:
+        """Cap calls so that their batches stay under :attr:`CALL_BYTES` (0: no cap)."""
+        self.most = max(1, self.CALL_BYTES // step_bytes) if step_bytes > 0 else None
+
+    def record(self, steps: int, seconds: float) -> None:
+        """A call of ``steps`` steps took ``seconds`` (dispatch to metrics read back)."""
+        self._calls += 1
+        if self._calls == 1 or steps < 1:  # the first call traces and compiles
+            return
+        self._times = (self._times + [seconds / steps])[-8:]
+        self.step_seconds = sorted(self._times)[len(self._times) // 2]
+        if self.auto:
+            self.limit = max(1, min(self.AUTO_MAX, int(self.AUTO_SECONDS / self.step_seconds)))
+
+    def size(self, first: int) -> int:
+        """The steps of the call that starts after step ``first``."""
+        limit = self.limit if self.most is None else min(self.limit, self.most)
+        if self.deadline is not None and self.step_seconds:
+            left = self.deadline - time.perf_counter()
+            limit = min(limit, max(1, math.ceil(left / self.step_seconds)))
+        k = 1
+        while k < limit and first + k < self.stop and not self.boundary(first + k):
+            k += 1
+        return k
+
+    def calls(self):
+        """``(first, k)`` for each call from ``start`` to ``stop`` (a generator)."""
+        first = self.start
+        while first < self.stop:
+            try:
+                k = self.size(first)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the trainer's thread
+                self.error = exc
+                return
+            yield first, k
+            first += k
+
+    def check(self, done: int, stopped: str | None) -> None:
+        """After the last call: raise what planning raised, or if steps are missing."""
+        if self.error is not None:
+            raise self.error
+        if done < self.stop and not stopped:
+            raise TrainingError(f"training ended at step {done} of {self.stop} without a "
+                                f"reason; the last checkpoint is untouched")
+
+
+def _step_bytes(batch_spec) -> int:
+    """Bytes of one step's batch in a call's ``Batch`` spec (0 if unknown)."""
+    total = 0
+    for spec in batch_spec:
+        shape = getattr(spec, "shape", None)
+        if shape is None or not hasattr(spec, "dtype") or not shape[1:].is_fully_defined():
+            continue
+        total += shape[1:].num_elements() * spec.dtype.size
+    return total
 
 
 class Trainer:
@@ -102,17 +209,21 @@ class Trainer:
         progress: show the progress bar (on stderr).
         on_message: where one-line notices go (default: the progress bar's stream).
         callbacks: more callbacks, run after the recipe's own.
+        restore_from: the checkpoints folder to resume from instead of ``run_dir``'s (a
+            non-chief worker of ``train.distribute: multi_worker`` writes into a scratch
+            ``run_dir`` and resumes from the chief's run directory).
     """
 
     def __init__(self, recipe: Recipe, run_dir: RunDir, *, resume: bool = False,
                  progress: bool = True, on_message: Callable[[str], None] | None = None,
-                 callbacks: Sequence[Callback] = ()) -> None:
+                 callbacks: Sequence[Callback] = (), restore_from: Path | None = None) -> None:
         self.recipe = recipe
         self.run_dir = run_dir
         self.resume = resume
         self.progress_enabled = progress
         self._say = on_message
         self._extra_callbacks = list(callbacks)
+        self._restore_from = restore_from
         self._stop_signal: int | None = None
         self.session: TrainingSession | None = None
         self.start = 0
@@ -123,19 +234,22 @@ class Trainer:
         """Build the session, load and check the data, restore the newest checkpoint."""
         if self.session is not None:
             return self
-        from gankit.training.data import as_examples
+        from gankit.training.data import dataset_source
 
         train = self.recipe.train
         session = TrainingSession(Parts.from_recipe(self.recipe), SessionConfig(
             seed=train.seed, batch_size=train.batch_size, xla=train.xla,
-            deterministic=train.deterministic))
+            deterministic=train.deterministic, precision=train.precision,
+            distribute=train.distribute))
         dataset = self.recipe.create("dataset")
-        self.examples = as_examples(dataset.load(), dataset.image_shape)
+        self.examples = dataset_source(dataset)  # a DataSource: read as steps need it
         self.value_range = tuple(dataset.value_range)
         session.build()
         self.store = CheckpointStore(self.run_dir.checkpoints, keep=train.keep_checkpoints)
         if self.resume:
-            found = self.store.load_latest(restore=self._restorer(session))
+            source = (self.store if self._restore_from is None
+                      else CheckpointStore(self._restore_from, keep=train.keep_checkpoints))
+            found = source.load_latest(restore=self._restorer(session))
             self.start = found.step if found is not None else 0
         self.session = session
         return self
@@ -169,15 +283,20 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train to ``train.steps``, writing samples, losses and checkpoints as configured.
 
+        Steps run ``train.steps_per_call`` at a time in one compiled call (see
+        :class:`CallPlan`); callbacks still see every step. With ``train.max_minutes``, the
+        run stops at the end of the first call that ends after the budget (counted from
+        here, compilation included): that step is treated as the last one (grid, metrics,
+        checkpoint), the generator is saved and ``TrainResult.stopped`` says why.
+
         Raises:
             TrainingError: a non-finite loss, or a failed write (checkpoints stay intact).
             Interrupted: on Ctrl-C or SIGTERM, after saving a checkpoint.
         """
+        began = time.perf_counter()
         import tensorflow as tf
 
         from gankit.training.callbacks import builtin_callbacks
-        from gankit.training.data import step_batches
-
         self.prepare()
         train, session = self.recipe.train, self.session
         self.store.clean_leftovers()
@@ -195,39 +314,64 @@ class Trainer:
                                           [c for cb in own for c in cb.log_columns()])
         callbacks = before + own + after
         checkpoints = after[-1]
-        step_fn = session.step_function()
-        data = step_batches(self.examples, batch_size=train.batch_size,
-                            batches_per_step=session.batches_per_step, seed=train.seed,
-                            shuffle=train.shuffle, start=start, stop=train.steps)
+        budget = None if train.max_minutes is None else train.max_minutes * 60.0
+        plan = CallPlan(start, train.steps,
+                        session.distribution.steps_per_call or train.steps_per_call,
+                        boundary=lambda step: any(cb.needs_boundary(step) for cb in callbacks),
+                        deadline=None if budget is None else began + budget)
+        data = session.distribution.batches(  # step_batches, per replica under tf.distribute
+            self.examples, batch_size=train.batch_size,
+            batches_per_step=session.batches_per_step, seed=train.seed,
+            shuffle=train.shuffle, start=start, stop=train.steps, calls=plan.calls)
+        plan.set_step_bytes(_step_bytes(data.element_spec[1]))
+        steps_fn = session.steps_function(data.element_spec[1])
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_CODES}
         from gankit.report import machine_info
 
         self.run_dir.write_status(status="running", step=start, start_step=start,
                                   steps=train.steps, started=time.time(),
                                   gankit_version=__version__, pid=os.getpid(),
-                                  machine=machine_info())
+                                  machine=machine_info(), class_names=self._class_names())
         t0 = time.perf_counter()
-        done, logs = start, {}
+        done, logs, stopped = start, {}, None
         try:
             for cb in callbacks:
                 cb.on_train_begin(context)
-            for step, batch in data:
-                metrics, first_fake = step_fn(step, batch)
-                done = int(step) + 1
-                logs = {k: float(v) for k, v in metrics.items()}
-                context.last_fake, context.last_real = first_fake, batch.images[0, 0]
-                context.stop_requested = self._stop_signal is not None
-                saved = context.last_checkpoint
-                for cb in callbacks:
-                    cb.on_step_end(done, logs)
-                if context.last_checkpoint != saved:
+            for steps, batches in data:
+                # One compiled call runs k steps; the metrics come back once, stacked.
+                first, k = int(steps[0]), int(steps.shape[0])
+                called = time.perf_counter()
+                metrics, fakes, n = steps_fn(steps[0], batches)
+                values = {name: v.numpy() for name, v in metrics.items()}
+                n = int(n)
+                plan.record(n, time.perf_counter() - called)
+                for j in range(n):
+                    done = first + j + 1
+                    logs = {name: float(v[j]) for name, v in values.items()}
+                    context.last_fake = fakes[j]
+                    context.last_real = session.distribution.local(batches.images)[j, 0, 0]
+                    if j == n - 1:  # the models are at this step: a stop may checkpoint it
+                        context.stop_requested = self._stop_signal is not None
+                        used = time.perf_counter() - began
+                        if budget is not None and done < train.steps and used >= budget:
+                            stopped, context.final_step = "time budget", done
+                    saved = context.last_checkpoint
                     for cb in callbacks:
-                        cb.on_checkpoint(done)
+                        cb.on_step_end(done, logs)
+                    if context.last_checkpoint != saved:
+                        for cb in callbacks:
+                            cb.on_checkpoint(done)
+                if n < k:  # the loop stopped at a non-finite metric: the NaN guard says so
+                    raise TrainingError(f"a metric became NaN or Inf at step {done}; training "
+                                        f"stopped and {context.last_good()}")
                 if self._stop_signal is not None:
                     if context.last_checkpoint != done:  # the signal came during the callbacks
                         context.stop_requested = True
                         checkpoints.on_step_end(done, logs)
                     raise Interrupted(done, self.run_dir.path, self._stop_signal)
+                if stopped:
+                    break
+            plan.check(done, stopped)
             for cb in callbacks:
                 cb.on_train_end(done, logs)
             generator_file, ema_file = self._save_generators()
@@ -247,13 +391,27 @@ class Trainer:
                     pass
             writer.close()
         seconds = time.perf_counter() - t0
-        self.run_dir.write_status(status="completed", step=done, seconds=seconds,
-                                  metrics=logs, finished=time.time())
+        if stopped:
+            self.run_dir.write_status(
+                status="stopped", step=done, seconds=seconds, metrics=logs,
+                finished=time.time(),
+                stop_reason=f"time budget: train.max_minutes={train.max_minutes:g} used up "
+                            f"at step {done} of {train.steps}",
+                budget_seconds=budget, budget_used_seconds=round(used, 3))
+        else:
+            self.run_dir.write_status(status="completed", step=done, seconds=seconds,
+                                      metrics=logs, finished=time.time())
         from gankit.report import write_report_after_run
 
         write_report_after_run(self.run_dir.path)  # a failed report warns; the run succeeded
         return TrainResult(self.run_dir.path, done, logs, seconds, generator_file, start,
-                           ema_file)
+                           ema_file, stopped)
+
+    def _class_names(self) -> list[str] | None:
+        """The dataset's class names, kept in run.json for later commands (gankit sample
+        --label); None for an unlabelled dataset."""
+        names = self.recipe.create("dataset").class_names
+        return list(names) if names is not None else None
 
     def _record_failure(self, exc: BaseException, step: int) -> None:
         status = ("interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt))
@@ -265,6 +423,21 @@ class Trainer:
             pass
 
     def _as_training_error(self, exc: BaseException) -> BaseException:
+        from gankit.training.data import dataset_error
+
+        unreadable = dataset_error(exc)  # an example the data pipeline could not read
+        if unreadable is not None:
+            return unreadable
+        lost = (self.session.distribution.lost_worker(exc)  # multi_worker: a peer is gone
+                if self.session is not None else None)
+        if lost is not None:
+            chief = self._restore_from.parent if self._restore_from else self.run_dir.path
+            kept = CheckpointStore(chief / "checkpoints").steps()
+            good = (f"the last checkpoint (step {kept[-1]}) is untouched" if kept
+                    else "no checkpoint had been written yet")
+            return TrainingError(f"another worker stopped or cannot be reached ({lost}); "
+                                 f"training stopped and {good}. Restart every worker with: "
+                                 f"gankit resume {chief}")
         if isinstance(exc, OSError):  # a sample or the loss log could not be written
             where = exc.filename or self.run_dir.path
             kept = self.store.steps()

@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from gankit.errors import GankitError
 from gankit.training.callbacks import CoreCallback
-from gankit.training.metric_names import value_names
+from gankit.training.metric_names import split_per_class, value_names
 
 BEST = "best"
 
@@ -44,7 +42,10 @@ class MetricsCallback(CoreCallback):
                                     "metrics.extractor")
             self.metrics = [create("metric", m, f"metrics.use[{i}]")
                             for i, m in enumerate(self.settings.use)]
-        self._names = value_names(self.metrics)
+        self.class_names = None
+        if any(getattr(m, "needs_labels", False) for m in self.metrics):
+            self.class_names = recipe.create("dataset").class_names
+        self._names = value_names(self.metrics, self.class_names)
         self.rank_name = self.settings.best or self._names[0][1]
         if self.rank_name not in [n for _, n in self._names]:
             valid = ", ".join(n for _, n in self._names)
@@ -61,15 +62,22 @@ class MetricsCallback(CoreCallback):
         super().on_train_begin(run)
         from gankit.evaluation import reference_features
         from gankit.image_sources import DatasetSource, GeneratorSource
+        from gankit.per_class import check_per_class
 
         session = run.session
         model = session.ema.shadow if session.ema is not None else session.generator
-        self.source = GeneratorSource(model, value_range=run.value_range,
-                                      num_classes=session.parts.generator.num_classes)
+        classes = session.parts.generator.num_classes
+        names = run.recipe.create("dataset").class_names
+        self.source = GeneratorSource(model, value_range=run.value_range, num_classes=classes,
+                                      class_names=names if classes and names is not None
+                                      and len(names) == classes else None)
+        shown = [n for _, n in self._names if split_per_class(n)[1] is None]
         run.message("metrics: computing the training data's features for "
-                    f"{', '.join(n for _, n in self._names)} (cached after the first run)")
+                    f"{', '.join(shown)} (cached after the first run)")
+        self.reference_source = DatasetSource.from_recipe(run.recipe)
+        check_per_class(self.source, self.reference_source, self.extractor, self.metrics)
         self.reference, cached, n = reference_features(
-            DatasetSource.from_recipe(run.recipe), self.extractor,
+            self.reference_source, self.extractor,
             self.settings.reference_samples, batch_size=self.settings.batch_size,
             progress=False)
         self.best_dir = run.run_dir.path / BEST
@@ -77,23 +85,24 @@ class MetricsCallback(CoreCallback):
         if saved is not None and saved.get("name") == self.rank_name:
             self.best_value = float(saved["value"])
 
+    def needs_boundary(self, step: int) -> bool:  # evaluates the generator at its steps
+        return step % self.settings.every == 0 or step == self.run.train.steps
+
     def on_step_end(self, step: int, logs: dict[str, float]) -> None:
-        train = self.run.train
-        if step % self.settings.every and step != train.steps:
+        if step % self.settings.every and not self.run.is_final(step):
             return
-        from gankit.evaluation import compute_features
+        from gankit.evaluation import compute_features, compute_values
 
         t0 = time.perf_counter()
         fake = compute_features(self.source, self.extractor, self.settings.samples,
                                 batch_size=self.settings.batch_size, seed=self.settings.seed,
                                 progress=False)
-        values: dict[str, float] = {}
-        for metric in self.metrics:
-            real = self.reference if metric.needs_real else None
-            values.update(metric.compute(fake, real, np.random.default_rng(self.settings.seed)))
+        values = compute_values(self.metrics, fake, self.reference, self.settings.seed,
+                                self.source, self.reference_source, self.extractor)
         logs.update({k: float(v) for k, v in values.items()})
         self._tensorboard(step, values)
-        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items())
+        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items()
+                         if split_per_class(k)[1] is None)  # per-class values: csv, report
         self.run.message(f"step {step}: {shown} ({time.perf_counter() - t0:.1f} s)")
         value = float(values[self.rank_name])
         if math.isfinite(value) and (self.best_value is None or (

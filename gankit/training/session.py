@@ -50,6 +50,10 @@ class SessionConfig:
     batch_size: int = 2
     xla: str = "auto"
     deterministic: bool = True
+    precision: str = "float32"
+    """A Keras dtype policy (``gankit.training.precision.PRECISIONS``)."""
+    distribute: dict = field(default_factory=lambda: {"type": "none"})
+    """``train.distribute`` as :func:`gankit.training.distribute.check_distribute` gives it."""
 
 
 @dataclass
@@ -73,28 +77,45 @@ class TrainingSession:
     # -- building ----------------------------------------------------------------------
 
     def build(self) -> "TrainingSession":
-        """Seed, build the models, the EMA copy and the optimizers; set up the strategy."""
+        """Seed, build the models, the EMA copy and the optimizers; set up the strategy.
+
+        Under ``train.distribute`` everything is built in the ``tf.distribute`` strategy's
+        scope (``self.distribution``, see ``gankit.training.distribute``).
+        """
         if self.built:
             return self
+        from gankit.training import distribute
+
+        self.distribution = distribute.create(self.config.distribute, self.config.batch_size)
+        with self.distribution.scope():
+            return self._build()
+
+    def _build(self) -> "TrainingSession":
         import keras
         import tensorflow as tf
 
         from gankit.training.ema import GeneratorEMA
+        from gankit.training.precision import dtype_policy, uses_loss_scaling
         from gankit.training.updates import CoreModelUpdate
 
         p, c = self.parts, self.config
         if c.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(c.seed)
-        self.generator = p.generator.build()
-        self.discriminator = p.discriminator.build()
-        self.ema = None
-        if p.ema_decay is not None:
-            self.ema = GeneratorEMA(self.generator, p.generator.build(), p.ema_decay, p.ema_start)
+        with dtype_policy(c.precision):  # the layers keep it; the global policy is restored
+            self.generator = p.generator.build()
+            self.discriminator = p.discriminator.build()
+            self.ema = None
+            if p.ema_decay is not None:
+                self.ema = GeneratorEMA(self.generator, p.generator.build(), p.ema_decay,
+                                        p.ema_start)
         plan = xla_plan(c.xla)
+        if self.distribution.replicated:  # a replica's optimizer update is a merge_call:
+            plan = "none"                 # XLA cannot compile it
         self.updates = {
             role: CoreModelUpdate(model, p.optimizers[role].create(),
-                                  compile_update=plan == "updates")
+                                  compile_update=plan == "updates",
+                                  loss_scale=uses_loss_scaling(c.precision))
             for role, model in (("discriminator", self.discriminator),
                                 ("generator", self.generator))}
         self.augmenter = p.augmenter
@@ -124,6 +145,9 @@ class TrainingSession:
             "generator_optimizer": self.updates["generator"].optimizer,
             "discriminator_optimizer": self.updates["discriminator"].optimizer,
             "step": self.step_counter}
+        for role, update in self.updates.items():  # the loss scale under mixed_float16
+            for name, variable in update.state().items():
+                state[f"{role}_{name}"] = variable
         if self.ema is not None:
             state["generator_ema"] = self.ema.shadow
         models = [("generator", self.generator), ("discriminator", self.discriminator)]
@@ -163,6 +187,32 @@ class TrainingSession:
 
     # -- the step ----------------------------------------------------------------------
 
+    def train_step(self, step, batch):
+        """One training step, uncompiled: ``(step, Batch) -> (metrics, first generated
+        image)``: the strategy's step, the EMA update, the step counter.
+
+        This is the body every compiled step function traces (:meth:`step_function` compiles
+        it, :meth:`steps_function` loops the compiled step). Under ``train.distribute`` the
+        strategy's step runs on every replica (``self.distribution.run``); the EMA and the
+        counter are updated once, after it. The image is float32 whatever the precision.
+        """
+        import tensorflow as tf
+
+        self.build()
+        metrics, fake = self.distribution.run(self._replica_step, step, batch)
+        if self.ema is not None:
+            self.ema.update(step)
+        self.step_counter.assign(tf.cast(step, tf.int64) + 1)
+        return metrics, tf.cast(fake, tf.float32)
+
+    def _replica_step(self, step, batch):
+        """The strategy's step on one replica's part of the batch (on one device: all of
+        it); under ``train.distribute`` its random draws are the replica's slice of one
+        device's (``self.distribution.context``)."""
+        out = self.parts.strategy.train_step(batch, self.models,
+                                             self.distribution.context(self.config.seed, step))
+        return out.metrics, out.fake_images[0]
+
     def step_function(self):
         """The compiled step ``(step, Batch) -> (metrics, first generated image)``.
 
@@ -170,21 +220,69 @@ class TrainingSession:
         """
         import tensorflow as tf
 
-        from gankit.training.context import step_context
+        self.build()
+        return tf.function(self.train_step, jit_compile=xla_plan(self.config.xla) == "step",
+                           reduce_retracing=True)
+
+    def steps_function(self, batch_spec=None, step=None):
+        """The compiled call that runs several steps in one graph loop.
+
+        ``(first, Batch) -> (metrics, fakes, n)``: ``first`` is the int64 step to start at;
+        the batch's tensors have the steps as their leading axis (``k`` steps of
+        ``(batches_per_step, batch_size, ...)``). Steps ``first .. first + k - 1`` run one
+        after the other in a ``tf.while_loop`` around one compiled step (not ``k`` copies of
+        it), and the loop stops after the first step whose metrics are not all finite.
+        ``metrics`` holds each metric of the ``n`` steps run, stacked ``(n,)``; ``fakes`` each
+        step's first generated image ``(n, H, W, C)`` (float32); ``n`` is an int32 scalar
+        (``k`` unless a step went non-finite). The arithmetic of every step is the same as
+        :meth:`step_function`'s: results do not depend on how steps are grouped into calls.
+
+        Args:
+            batch_spec: the ``Batch`` of ``tf.TensorSpec`` the calls take (the ``tf.data``
+                pipeline's ``element_spec``), with the steps axis ``None`` so that every
+                call size shares one trace; None: traced from the first call.
+            step: the compiled one-step function to loop (default: :meth:`step_function`);
+                a distribution strategy passes its wrapper of :meth:`train_step`.
+        """
+        import tensorflow as tf
+
+        from gankit.interfaces import Batch
 
         self.build()
-        strategy, models, seed = self.parts.strategy, self.models, self.config.seed
-        ema, counter = self.ema, self.step_counter
+        if self.distribution.replicated:  # train.distribute: its own call, one step each
+            return self.distribution.steps_function(self)
+        one = step if step is not None else self.step_function()
 
-        def step_fn(step, batch):
-            out = strategy.train_step(batch, models, step_context(seed, step))
-            if ema is not None:
-                ema.update(step)
-            counter.assign(tf.cast(step, tf.int64) + 1)
-            return out.metrics, out.fake_images[0]
+        def run_steps(first, batches):
+            k = tf.shape(batches.images)[0]
+            per_step = Batch(*(None if t is None else tf.TensorSpec(t.shape[1:], t.dtype)
+                               for t in batches))
+            concrete = one.get_concrete_function(tf.TensorSpec((), tf.int64), per_step)
+            metric_specs, fake_spec = concrete.structured_outputs
+            names = list(metric_specs)
+            metrics = [tf.TensorArray(metric_specs[n].dtype, size=k,
+                                      element_shape=metric_specs[n].shape) for n in names]
+            fakes = tf.TensorArray(fake_spec.dtype, size=k, element_shape=fake_spec.shape)
 
-        return tf.function(step_fn, jit_compile=xla_plan(self.config.xla) == "step",
-                           reduce_retracing=True)
+            def go_on(i, finite, metrics, fakes):
+                return tf.logical_and(i < k, finite)
+
+            def body(i, finite, metrics, fakes):
+                batch = Batch(*(None if t is None else t[i] for t in batches))
+                values, fake = one(first + tf.cast(i, tf.int64), batch)
+                checks = [tf.reduce_all(tf.math.is_finite(values[n])) for n in names
+                          if values[n].dtype.is_floating]
+                finite = tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+                metrics = [ta.write(i, values[n]) for ta, n in zip(metrics, names)]
+                return i + 1, finite, metrics, fakes.write(i, fake)
+
+            n, _, metrics, fakes = tf.while_loop(
+                go_on, body, (tf.constant(0), tf.constant(True), metrics, fakes))
+            return {name: ta.stack() for name, ta in zip(names, metrics)}, fakes.stack(), n
+
+        if batch_spec is None:
+            return tf.function(run_steps, reduce_retracing=True)
+        return tf.function(run_steps, input_signature=[tf.TensorSpec((), tf.int64), batch_spec])
 
     def sampler(self, use_ema: bool = True):
         """A compiled ``(latents[, labels]) -> images`` of the generator (the EMA copy when

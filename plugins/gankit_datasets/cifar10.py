@@ -1,13 +1,16 @@
-"""CIFAR-10 from the original python-pickle release, optionally one class only.
+"""CIFAR-10 from the original python-pickle release: all ten classes or a chosen few.
 
-Reads the same files as ``keras.datasets.cifar10.load_data`` and shares its download cache,
-without importing TensorFlow or Keras. The images come with their class labels, numbered
-``0 .. len(class_names) - 1`` (with ``label`` set: one class, numbered 0).
+Reads the same files as ``keras.datasets.cifar10.load_data`` and shares its download cache
+(a download goes through ``keras.utils.get_file``; reading a given or cached copy imports
+neither TensorFlow nor Keras). With ``labels: true`` the images come with their class
+labels, numbered ``0 .. len(class_names) - 1`` in the order of ``classes``. The pixels stay
+uint8 in memory for training; the pipeline scales them as it reads them.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -15,11 +18,10 @@ import io
 import lzma
 import os
 import pickle
-import shutil
+import socket
 import stat
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -71,7 +73,7 @@ def keras_cache_dir() -> Path:
 
 
 class Cifar10Dataset(gankit.Dataset):
-    """CIFAR-10 32x32 colour images (one class or all), downloaded once like Keras does."""
+    """CIFAR-10 32x32 colour images (all ten classes or a few), downloaded once like Keras."""
 
     name = "cifar10"
     params = {
@@ -81,7 +83,14 @@ class Cifar10Dataset(gankit.Dataset):
                            doc="where the download is cached; null is Keras' ~/.keras/datasets"),
         "url": Param(str, default=ARCHIVE_URL, doc=f"where to download {ARCHIVE_NAME} from"),
         "label": Param((int, str), default=None, nullable=True,
-                       doc="the class to keep, 0-9 or a name like 'frog'; null keeps all"),
+                       doc="the one class to keep, 0-9 or a name like 'frog' (shorthand for "
+                           "classes: [frog]); null keeps all"),
+        "classes": Param(list, default=None, nullable=True,
+                         doc="the classes to keep, names or indices 0-9 (e.g. [cat, dog]), "
+                             "labelled 0, 1, ... in this order; null keeps all ten"),
+        "labels": Param(bool, default=False,
+                        doc="yield class labels with the images (for conditional models and "
+                            "classifiers); class_names are the kept classes"),
         "split": Param(str, default="train", choices=("train", "test"),
                        doc="the 50000 training images or the 10000 test images"),
         "scale": SCALE_PARAM,
@@ -89,7 +98,7 @@ class Cifar10Dataset(gankit.Dataset):
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
-        self._label = _label_index(self.config["label"])
+        self._classes = _class_indices(self.config["label"], self.config["classes"])
         self._value_range = check_scale(self.config["scale"])
 
     @property
@@ -101,18 +110,34 @@ class Cifar10Dataset(gankit.Dataset):
         return self._value_range
 
     @property
-    def class_names(self) -> tuple[str, ...]:
-        """The ten CIFAR-10 names in the order of ``batches.meta``, or only the one kept by
-        ``label`` (its images are then labelled 0)."""
-        return CLASS_NAMES if self._label is None else (CLASS_NAMES[self._label],)
+    def class_names(self) -> tuple[str, ...] | None:
+        """With ``labels: true``, the kept classes' names: the ten in the order of
+        ``batches.meta``, or those of ``classes`` (or ``label``) in the order given; None
+        without labels."""
+        if not self.config["labels"]:
+            return None
+        return tuple(CLASS_NAMES[i] for i in self._classes) if self._classes else CLASS_NAMES
 
     def load(self) -> gankit.Examples:
-        """Return the split's images (of ``label`` only, if set) in the original order, with
-        int32 labels indexing :attr:`class_names`.
+        """Return the split's images (of the kept classes only) in the original order, as
+        float32 in ``value_range``, with int32 labels indexing :attr:`class_names` when
+        ``labels`` is true (None otherwise).
 
         Raises:
             DatasetError: if the data is missing, cannot be downloaded, or is malformed.
         """
+        pixels, labels = self._pixels()
+        return gankit.Examples(scale_pixels(pixels, self._value_range), labels)
+
+    def source(self) -> gankit.DataSource:
+        """The images of :meth:`load`, held as uint8 pixels (a quarter of the memory) and
+        scaled into ``value_range`` by the pipeline as it reads them."""
+        from gankit.training.data import ArraySource
+
+        return ArraySource(*self._pixels(), value_range=self._value_range)
+
+    def _pixels(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The kept uint8 NHWC pixels and (with ``labels``) their int32 labels."""
         names = SPLIT_FILES[self.config["split"]]
         try:
             location = self._locate()
@@ -124,11 +149,14 @@ class Cifar10Dataset(gankit.Dataset):
                    for name, data in _read_batches(location, names)]
         pixels = np.concatenate([p for p, _ in batches])
         labels = np.concatenate([lab for _, lab in batches]).astype(np.int32)
-        if self._label is not None:
-            pixels = pixels[labels == self._label]
-            labels = np.zeros(len(pixels), np.int32)  # the one class of class_names
-        images = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return gankit.Examples(scale_pixels(images, self._value_range), labels)
+        if self._classes:
+            mapping = np.full(len(CLASS_NAMES), -1, np.int32)
+            mapping[list(self._classes)] = np.arange(len(self._classes), dtype=np.int32)
+            labels = mapping[labels]  # 0..k-1 in the order given; -1 for the others
+            kept = labels >= 0
+            pixels, labels = pixels[kept], labels[kept]
+        images = np.ascontiguousarray(pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        return images, (labels if self.config["labels"] else None)
 
     def preflight(self) -> None:
         """A given ``dataset.path`` exists and holds CIFAR-10 (nothing is read or downloaded)."""
@@ -167,22 +195,41 @@ class Cifar10Dataset(gankit.Dataset):
                 raise DatasetError(f"{cache / name} is in the way of the CIFAR-10 download (it "
                                    f"should be a {kind} or not exist); remove it, or set "
                                    "dataset.cache_dir to another folder")
-        archive = _download(self.config["url"], cache / KERAS_ARCHIVE, cache)
-        return _extract(archive, cache / KERAS_EXTRACTED) / BATCHES_DIR
+        return _download(self.config["url"], cache) / BATCHES_DIR
 
 
-def _label_index(label: int | str | None) -> int | None:
-    if label is None:
-        return None
+def _class_indices(label: int | str | None, classes: list | None) -> tuple[int, ...]:
+    """The kept classes' indices in the order given; empty for all ten."""
+    if label is not None and classes is not None:
+        raise RecipeError("set either dataset.label (one class) or dataset.classes, not both",
+                          path="dataset.label")
+    if label is not None:
+        return (_class_index(label, "dataset.label"),)
+    if classes is None:
+        return ()
+    if not classes:
+        raise RecipeError("expected at least one class (or null for all ten)",
+                          path="dataset.classes")
+    for i, item in enumerate(classes):
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise RecipeError(f"expected a class name or an index 0-9, got {item!r}",
+                              path=f"dataset.classes[{i}]")
+    indices = tuple(_class_index(c, f"dataset.classes[{i}]") for i, c in enumerate(classes))
+    for i, index in enumerate(indices):
+        if index in indices[:i]:
+            raise RecipeError(f"class '{CLASS_NAMES[index]}' is listed twice",
+                              path=f"dataset.classes[{i}]")
+    return indices
+
+
+def _class_index(label: int | str, path: str) -> int:
     if isinstance(label, int):
         if not 0 <= label < len(CLASS_NAMES):
-            raise RecipeError(f"expected a class index 0-9 or a name, got {label}",
-                              path="dataset.label")
+            raise RecipeError(f"expected a class index 0-9 or a name, got {label}", path=path)
         return label
     if label not in CLASS_NAMES:
         raise RecipeError(f"unknown CIFAR-10 class {label!r}{did_you_mean(label, CLASS_NAMES)}; "
-                          f"valid names: {', '.join(CLASS_NAMES)} (or an index 0-9)",
-                          path="dataset.label")
+                          f"valid names: {', '.join(CLASS_NAMES)} (or an index 0-9)", path=path)
     return CLASS_NAMES.index(label)
 
 
@@ -341,68 +388,54 @@ def _parse_batch(data: bytes, where: Path) -> tuple[np.ndarray, np.ndarray]:
     return pixels, np.asarray(labels, dtype=np.int64)
 
 
-def _download(url: str, target: Path, cache: Path) -> Path:
-    """Download ``url`` to ``target`` (atomically), checking the archive's md5."""
+def _download(url: str, cache: Path) -> Path:
+    """Download the archive into ``cache`` and extract it there, in Keras 3's layout, with
+    ``keras.utils.get_file`` (which checks the md5); returns the extracted folder."""
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = tempfile.NamedTemporaryFile(dir=cache, prefix=target.name, suffix=".part",
-                                          delete=False)
     except OSError as exc:
         raise DatasetError(f"cannot write to the CIFAR-10 cache folder {cache} ({exc}); set "
-                           "dataset.cache_dir to a writable folder or dataset.path to the data")
-    md5 = hashlib.md5(usedforsecurity=False)
+                           "dataset.cache_dir to a writable folder or dataset.path to the "
+                           "data") from None
+    if not os.access(cache, os.W_OK | os.X_OK):  # get_file would quietly use /tmp instead
+        raise DatasetError(f"cannot write to the CIFAR-10 cache folder {cache} (permission "
+                           "denied); set dataset.cache_dir to a writable folder or "
+                           "dataset.path to the data")
+    print(f"Downloading CIFAR-10 from {url} into {cache}", file=sys.stderr, flush=True)
+    from keras.utils import get_file
+
+    archive = cache / KERAS_ARCHIVE
+    timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # urlretrieve has no timeout of its own
     try:
-        with tmp, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-            total, done = int(response.headers.get("Content-Length") or 0), 0
-            print(f"Downloading CIFAR-10 from {url}", file=sys.stderr)
-            while chunk := response.read(1 << 20):
-                tmp.write(chunk)
-                md5.update(chunk)
-                done += len(chunk)
-                _show_progress(done, total)
-        print(file=sys.stderr)
-        if md5.hexdigest() != ARCHIVE_MD5:
-            raise DatasetError(f"the file downloaded from {url} has md5 {md5.hexdigest()}, "
-                               f"expected {ARCHIVE_MD5} (incomplete or altered); it was deleted, "
-                               "try again or set dataset.path to a copy of " + ARCHIVE_NAME)
-        os.replace(tmp.name, target)
+        with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar
+            folder = get_file(fname=KERAS_EXTRACTED, origin=url, extract=True,
+                              file_hash=ARCHIVE_MD5, cache_dir=str(cache), cache_subdir="")
+    except ValueError as exc:
+        if "hash does not match" not in str(exc):
+            raise _offline(url, exc, cache) from None
+        digest = hashlib.md5(archive.read_bytes(), usedforsecurity=False).hexdigest()
+        archive.unlink()
+        raise DatasetError(f"the file downloaded from {url} has md5 {digest}, expected "
+                           f"{ARCHIVE_MD5} (incomplete or altered); it was deleted, try again "
+                           f"or set dataset.path to a copy of {ARCHIVE_NAME}") from None
     except _NETWORK_ERRORS as exc:
-        os.unlink(tmp.name)
-        reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
-        raise DatasetError(
-            f"could not download CIFAR-10 from {url} ({reason}); this machine may be offline. "
-            f"Download {ARCHIVE_NAME} on a connected machine and set dataset.path=/path/to/"
-            f"{ARCHIVE_NAME} (or an extracted {BATCHES_DIR} folder), or put it in {cache}"
-        ) from None
+        raise _offline(url, exc, cache) from None
     except OSError as exc:
-        os.unlink(tmp.name)
         raise DatasetError(f"cannot save the CIFAR-10 download in {cache} ({exc}); free some "
                            "space or set dataset.cache_dir to another folder") from None
-    except BaseException:
-        os.unlink(tmp.name)
-        raise
-    return target
+    except Exception as exc:  # noqa: BLE001 - get_file reports a failed fetch as Exception
+        if not str(exc).startswith("URL fetch failure"):
+            raise
+        raise _offline(url, exc, cache) from None
+    finally:
+        socket.setdefaulttimeout(timeout)
+    return Path(folder)
 
 
-def _show_progress(done: int, total: int) -> None:
-    mb = 1 << 20
-    of_total = f" / {total / mb:.1f} MB ({100 * done // total}%)" if total else " MB"
-    print(f"\r  {done / mb:.1f}{of_total}", end="", file=sys.stderr, flush=True)
-
-
-def _extract(archive: Path, target: Path) -> Path:
-    """Extract ``archive`` into the folder ``target`` (via a temporary folder, atomically)."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + "."))
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(tmp, **safe)
-        if target.is_dir():  # another process got there first
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise DatasetError(f"cannot extract the CIFAR-10 archive {archive} into {target} "
-                           f"({exc}); delete it to download again, or set dataset.path") from None
-    return target
+def _offline(url: str, exc: BaseException, cache: Path) -> DatasetError:
+    reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
+    return DatasetError(
+        f"could not download CIFAR-10 from {url} ({reason}); this machine may be offline. "
+        f"Download {ARCHIVE_NAME} on a connected machine and set dataset.path=/path/to/"
+        f"{ARCHIVE_NAME} (or an extracted {BATCHES_DIR} folder), or put it in {cache}")

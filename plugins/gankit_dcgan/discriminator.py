@@ -51,7 +51,11 @@ class FrogDCGANDiscriminator(Discriminator):
             x = layers.LeakyReLU(slope)(x)
         x = layers.Flatten()(x)
         x = layers.Dropout(c["dropout"])(x)
-        x = layers.Dense(1, activation="sigmoid")(x)
+        if keras.config.dtype_policy().name == "float32":  # the article's stack, exactly
+            x = layers.Dense(1, activation="sigmoid")(x)
+        else:  # mixed precision: the probability in float32 (Keras' advice for an output)
+            x = layers.Dense(1)(x)
+            x = layers.Activation("sigmoid", dtype="float32")(x)
         return keras.Model(image, x, name="frog_dcgan_discriminator")
 
 

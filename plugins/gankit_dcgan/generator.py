@@ -53,5 +53,9 @@ class FrogDCGANGenerator(Generator):
         x = layers.LeakyReLU(slope)(x)
         x = layers.Conv2D(c["filters"], 5, padding="same")(x)
         x = layers.LeakyReLU(slope)(x)
-        x = layers.Conv2D(c["channels"], 7, activation="tanh", padding="same")(x)
+        if keras.config.dtype_policy().name == "float32":  # the article's stack, exactly
+            x = layers.Conv2D(c["channels"], 7, activation="tanh", padding="same")(x)
+        else:  # mixed precision: the image in float32 (Keras' advice for a model's output)
+            x = layers.Conv2D(c["channels"], 7, padding="same")(x)
+            x = layers.Activation("tanh", dtype="float32")(x)
         return keras.Model(z, x, name="frog_dcgan_generator")

@@ -178,6 +178,10 @@ class KerasModelExtractor(_KerasExtractor):
                               doc="the layer whose output are class logits (a softmax is "
                                   "undone); null: the last layer, if it outputs one value "
                                   "per class"),
+        "class_names": Param(list, None, nullable=True, item_type=str,
+                             doc="the names of the logits' classes, in order (class_accuracy "
+                                 "matches them with a generator's classes); null: those of "
+                                 "the classifier's report NAME.json beside the file, if any"),
     }
 
     def __init__(self, **config: Any) -> None:
@@ -187,6 +191,15 @@ class KerasModelExtractor(_KerasExtractor):
             raise RecipeError(f"expected [low, high] with low < high, got [{low}, {high}]",
                               path="extractor.input_range")
         self.input_range = (low, high)
+        names = self.config["class_names"]
+        if names is not None and (not names or len(set(names)) != len(names)):
+            raise RecipeError(f"expected distinct class names, one per logit, got {names}",
+                              path="extractor.class_names")
+
+    def class_names(self) -> tuple[str, ...] | None:
+        if self.config["class_names"] is not None:
+            return tuple(self.config["class_names"])
+        return _report_classes(Path(self.config["path"]).expanduser().with_suffix(".json"))
 
     def preflight(self) -> None:
         path = Path(self.config["path"]).expanduser()
@@ -222,7 +235,26 @@ class KerasModelExtractor(_KerasExtractor):
             last = layers[-1]
             shape = tuple(last.output.shape)
             logits = last.name if len(shape) == 2 and (shape[1] or 0) > 1 else None
-        return model, layer, logits, {"file": path.name, "file_sha256": file_sha256(path)}
+        entries = {"file": path.name, "file_sha256": file_sha256(path)}
+        classes = self.class_names()
+        if classes is not None:
+            entries["classes"] = list(classes)
+        return model, layer, logits, entries
+
+
+def _report_classes(report: Path) -> tuple[str, ...] | None:
+    """The ``classes`` of a ``gankit train-classifier`` report, or None (no readable report,
+    or one without a list of distinct names)."""
+    import json
+
+    try:
+        classes = json.loads(report.read_bytes()).get("classes")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(classes, list) or not classes or \
+            not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
+        return None
+    return tuple(classes)
 
 
 def _import_plugin_layers() -> None:

@@ -6,6 +6,8 @@ widths) raise ``ValueError``; the metric components turn that into a user-facing
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 _DISTANCE_BLOCK = 1 << 22  # entries of one block of pairwise distances (32 MB of float64)
@@ -147,6 +149,77 @@ def precision_recall(fake: np.ndarray, real: np.ndarray, k: int = 3) -> tuple[fl
     precision = _inside_any_ball(x, y, radii_real).mean()
     recall = _inside_any_ball(y, x, radii_fake).mean()
     return float(precision), float(recall)
+
+
+def per_class_fid(fake: np.ndarray, fake_labels: np.ndarray, real: np.ndarray,
+                  real_labels: np.ndarray, num_classes: int,
+                  class_names: Sequence[str] | None = None) -> np.ndarray:
+    """The FID between the generated and the real features of each class ``0 .. k-1``.
+
+    Their mean is the intra-FID of Miyato and Koyama (2018): how well the generator makes
+    each class, rather than the whole mixture.
+
+    Returns:
+        float64 ``(num_classes,)``: class ``c``'s FID at index ``c``.
+
+    Raises:
+        ValueError: mismatched widths or labels, or a class with fewer than 2 feature
+            vectors on either side.
+    """
+    x, y = _as_matrix(fake, "fake"), _as_matrix(real, "real")
+    check_same_width(x, y)
+    a_labels = _as_labels(fake_labels, len(x), num_classes, "generated")
+    b_labels = _as_labels(real_labels, len(y), num_classes, "real")
+    values = np.empty(num_classes)
+    for c in range(num_classes):
+        a, b = x[a_labels == c], y[b_labels == c]
+        if len(a) < 2 or len(b) < 2:
+            name = class_names[c] if class_names is not None else str(c)
+            raise ValueError(f"class '{name}' has {len(a)} generated and {len(b)} real images; "
+                             f"its FID needs at least 2 of each (score more images)")
+        values[c] = frechet_distance(*statistics(a), *statistics(b))
+    return values
+
+
+def per_class_accuracy(logits: np.ndarray, labels: np.ndarray, num_classes: int,
+                       class_names: Sequence[str] | None = None) -> np.ndarray:
+    """The fraction of the images of each class ``c`` whose largest logit is column ``c``.
+
+    ``logits`` may have more columns than classes (a classifier that knows more classes):
+    an image classified as one of those counts as wrong.
+
+    Returns:
+        float64 ``(num_classes,)``: class ``c``'s accuracy at index ``c``.
+
+    Raises:
+        ValueError: fewer logit columns than classes, mismatched labels, or a class with
+            no images.
+    """
+    z = _as_matrix(logits, "logits")
+    if z.shape[1] < num_classes:
+        raise ValueError(f"the logits have {z.shape[1]} columns, fewer than the {num_classes} "
+                         f"classes")
+    y = _as_labels(labels, len(z), num_classes, "generated")
+    predicted = z.argmax(axis=1)
+    values = np.empty(num_classes)
+    for c in range(num_classes):
+        mine = y == c
+        if not mine.any():
+            name = class_names[c] if class_names is not None else str(c)
+            raise ValueError(f"no image of class '{name}' was scored (score more images)")
+        values[c] = (predicted[mine] == c).mean()
+    return values
+
+
+def _as_labels(labels: np.ndarray, n: int, num_classes: int, side: str) -> np.ndarray:
+    y = np.asarray(labels)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"the {side} labels must be {n} integer class indices, got "
+                         f"{y.dtype} of shape {y.shape}")
+    if n and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"the {side} labels must lie in 0..{num_classes - 1}, got "
+                         f"{y.min()}..{y.max()}")
+    return y
 
 
 def _blocks(rows: int, columns: int):

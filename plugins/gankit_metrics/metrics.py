@@ -1,4 +1,5 @@
-"""The metric components: FID, KID, Inception Score and precision/recall."""
+"""The metric components: FID, KID, Inception Score, precision/recall, and the per-class
+intra-FID and classifier accuracy of a conditional generator."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gankit.errors import GankitError
+from gankit.errors import GankitError, RecipeError
 from gankit.interfaces import Features, Metric
 from gankit.params import Param
+from gankit.training.metric_names import PER_CLASS
 from gankit_metrics import math as metric_math
 
 
@@ -107,4 +109,115 @@ class PrecisionRecallMetric(Metric):
         return {"precision": precision, "recall": recall}
 
 
-METRICS = (FIDMetric, KIDMetric, InceptionScoreMetric, PrecisionRecallMetric)
+def _class_names(name: str, fake: Features, real: Features | None) -> tuple[str, ...]:
+    """The class names of labelled features (the generated and real ones must agree)."""
+    if fake.labels is None:
+        raise GankitError(f"{name} scores the images of each class and the generated images "
+                          f"have no labels; evaluate a conditional generator (its run "
+                          f"directory)")
+    if real is not None and real.labels is None:
+        raise GankitError(f"{name} compares the images of each class and the real images have "
+                          f"no labels; compare with a dataset that has labels: true")
+    names = fake.class_names or (real.class_names if real is not None else None)
+    if real is not None and fake.class_names and real.class_names \
+            and tuple(fake.class_names) != tuple(real.class_names):
+        raise GankitError(f"{name}: the generator's classes ({', '.join(fake.class_names)}) are "
+                          f"not the real images' ({', '.join(real.class_names)})")
+    if names is None:
+        seen = [np.asarray(f.labels) for f in (fake, real) if f is not None]
+        names = tuple(str(i) for i in range(max(int(x.max(initial=-1)) for x in seen) + 1))
+    return tuple(names)
+
+
+def _check_per_class_recipe(metric: Metric, recipe, path: str) -> tuple[str, ...]:
+    """Refuse a per-class metric in a recipe without labelled data or a conditional
+    generator; return the dataset's class names."""
+    names = recipe.create("dataset").class_names
+    if names is None:
+        raise RecipeError(f"{metric.name} scores the generated images of each class and needs "
+                          f"labelled real images; set dataset.labels: true (and num_classes on "
+                          f"the generator and discriminator)", path=path)
+    if not recipe.create("generator").num_classes:
+        raise RecipeError(f"{metric.name} scores the generated images of each class and needs "
+                          f"a conditional generator; set generator.num_classes: {len(names)}",
+                          path=path)
+    return tuple(names)
+
+
+_PER_CLASS_PARAM = Param(bool, True, doc="also report each class's value, named "
+                                         "VALUE/CLASS (e.g. intra_fid/frog)")
+
+
+class IntraFIDMetric(Metric):
+    """Intra-FID (Miyato & Koyama 2018): the FID of each class's generated images against
+    the real images of that class, averaged over the classes."""
+
+    name = "intra_fid"
+    needs_labels = True
+    params = {"per_class": _PER_CLASS_PARAM}
+
+    def compute(self, fake: Features, real: Features | None,
+                rng: np.random.Generator) -> dict[str, float]:
+        real = _real(self.name, real)
+        names = _class_names(self.name, fake, real)
+        values = _checked(self.name, lambda: metric_math.per_class_fid(
+            fake.features, fake.labels, real.features, real.labels, len(names), names))
+        out = {self.name: float(values.mean())}
+        if self.config["per_class"]:
+            out.update({f"{self.name}{PER_CLASS}{c}": float(v) for c, v in zip(names, values)})
+        return out
+
+    def check_recipe(self, recipe, path: str) -> None:
+        names = _check_per_class_recipe(self, recipe, path)
+        if recipe.metrics.samples < 2 * len(names):
+            raise RecipeError(f"intra_fid needs at least 2 generated images of each of the "
+                              f"{len(names)} classes; set it to {2 * len(names)} or more",
+                              path="metrics.samples")
+
+
+class ClassAccuracyMetric(Metric):
+    """How often a classifier (``gankit train-classifier``'s, as the extractor) recognises
+    the class the generator was asked for, per class and averaged over the classes.
+
+    The extractor's logits are matched with the generator's classes by name, so the
+    extractor must know its classes' names (``keras_model`` reads them from the classifier's
+    report, or from its ``class_names``). An image counts as right when its largest logit,
+    among all the classifier's classes, is its own class.
+    """
+
+    name = "class_accuracy"
+    needs_real = False
+    needs_logits = True
+    needs_labels = True
+    lower_is_better = False
+    params = {"per_class": _PER_CLASS_PARAM}
+
+    def compute(self, fake: Features, real: Features | None,
+                rng: np.random.Generator) -> dict[str, float]:
+        if fake.logits is None:
+            raise GankitError("class_accuracy needs class logits, and the extractor gives "
+                              "none; use a classifier (gankit train-classifier) as the extractor")
+        names = _class_names(self.name, fake, None)
+        values = _checked(self.name, lambda: metric_math.per_class_accuracy(
+            fake.logits, fake.labels, len(names), names))
+        out = {self.name: float(values.mean())}
+        if self.config["per_class"]:
+            out.update({f"{self.name}{PER_CLASS}{c}": float(v) for c, v in zip(names, values)})
+        return out
+
+    def check_recipe(self, recipe, path: str) -> None:
+        names = _check_per_class_recipe(self, recipe, path)
+        from gankit.registry import create
+
+        extractor = create("feature_extractor", recipe.metrics.extractor, "metrics.extractor")
+        try:
+            getattr(extractor, "preflight", lambda: None)()
+        except GankitError:
+            return  # a missing classifier file is reported when training starts
+        from gankit.per_class import logit_classes
+
+        logit_classes(extractor, names, path=path)
+
+
+METRICS = (FIDMetric, KIDMetric, InceptionScoreMetric, PrecisionRecallMetric,
+           IntraFIDMetric, ClassAccuracyMetric)

@@ -6,7 +6,8 @@ import functools
 
 from gankit import Discriminator, Generator, Param
 from gankit.errors import RecipeError
-from gankit_nets.layers import BN_EPSILON, batch_norm, bn_relu, spectral_norm_if
+from gankit_nets.layers import (BN_EPSILON, batch_norm, bn_relu, class_embedding, label_input,
+                                num_classes_param, one_hot, projection, spectral_norm_if)
 
 SIZES = (32, 64)
 
@@ -58,6 +59,14 @@ class DCGANGenerator(Generator):
     With the defaults (32x32x3, latent 128, F 64): 3,679,747 parameters (3,677,955
     trainable); at 64x64: 3,808,003 (3,806,083 trainable, the PyTorch example's 3,576,704 with
     a 128- instead of 100-long latent and a bias on the output layer).
+
+    Class-conditional (``num_classes`` N > 0): the model takes ``[latent, label]``; the
+    label's one-hot vector (``label_one_hot``) selects a learned class embedding as long as
+    the latent (``class_embedding``, initialised N(0, 1) like the latent), which is
+    concatenated with the latent (``latent_and_class``) before the projection, as in the
+    conditional GAN of Mirza and Osindero (2014). The rest is unchanged; with defaults and
+    N = 10 the model has 1,049,856 more parameters (the 1,280 of the embedding and the
+    1,048,576 the projection takes from it).
     """
 
     name = "dcgan"
@@ -70,6 +79,8 @@ class DCGANGenerator(Generator):
         "spectral_norm": Param(bool, False,
                                doc="wrap the Dense and every transposed convolution in "
                                    "spectral normalization"),
+        "num_classes": num_classes_param("concatenates a learned class embedding to the "
+                                         "latent"),
     }
 
     def __init__(self, **config):
@@ -85,8 +96,15 @@ class DCGANGenerator(Generator):
         filters = 8 * c["base_filters"]
 
         z = keras.Input(shape=(c["latent_dim"],), name="latent")
+        inputs, x = z, z
+        if c["num_classes"]:
+            label = label_input()
+            embedded = class_embedding(one_hot(label, c["num_classes"]), c["latent_dim"],
+                                       "class_embedding",
+                                       keras.initializers.RandomNormal(mean=0.0, stddev=1.0))
+            inputs, x = [z, label], layers.Concatenate(name="latent_and_class")([z, embedded])
         x = sn(layers.Dense(4 * 4 * filters, use_bias=False, kernel_initializer=_dcgan_init(),
-                            name="project"))(z)
+                            name="project"))(x)
         x = layers.Reshape((4, 4, filters), name="to_4x4")(x)
         x = bn_relu(x, "project")
         for i in range(1, _steps(c["height"])):
@@ -95,9 +113,11 @@ class DCGANGenerator(Generator):
                                           kernel_initializer=_dcgan_init(), name=f"up{i}"))(x)
             x = bn_relu(x, f"up{i}")
         x = sn(layers.Conv2DTranspose(c["channels"], 4, strides=2, padding="same",
-                                      activation="tanh", kernel_initializer=_dcgan_init(),
-                                      name="to_image"))(x)
-        return keras.Model(z, x, name="dcgan_generator")
+                                      kernel_initializer=_dcgan_init(), name="to_image"))(x)
+        # The image in float32 under a mixed precision policy, as Keras advises for a
+        # model's output (under float32 the same tanh as an activation of "to_image").
+        x = layers.Activation("tanh", dtype="float32", name="to_image_tanh")(x)
+        return keras.Model(inputs, x, name="dcgan_generator")
 
 
 class DCGANDiscriminator(Discriminator):
@@ -116,6 +136,15 @@ class DCGANDiscriminator(Discriminator):
 
     With the defaults (32x32x3, F 64): 664,129 parameters (663,361 trainable); at 64x64:
     2,767,425 (2,765,633 trainable).
+
+    Class-conditional (``num_classes`` N > 0): a projection discriminator (Miyato and
+    Koyama 2018). The model takes ``[image, label]`` and its score is
+    ``Dense(1)(h) + sum(embed(label) * h)`` over the flattened features ``h``, where
+    ``embed`` is a learned class embedding (``class_embedding``: a Dense without bias on the
+    label's one-hot vector, N(0, 0.02) like the other kernels, spectrally normalized with the
+    rest when ``spectral_norm`` is on); layers ``projection`` (the sum) and ``score_total``.
+    With defaults and N = 10, 40,960 more trainable parameters (4,096 per class; with
+    ``spectral_norm``, 4,096 more power-iteration values).
     """
 
     name = "dcgan"
@@ -134,6 +163,7 @@ class DCGANDiscriminator(Discriminator):
                           "image) suits a gradient penalty, which batch norm breaks"),
         "leaky_relu_slope": Param(float, 0.2, min=0.0, max=1.0,
                                   doc="negative slope of LeakyReLU (0.2 in the paper)"),
+        "num_classes": num_classes_param("makes it a projection discriminator"),
     }
 
     def __init__(self, **config):
@@ -175,6 +205,10 @@ class DCGANDiscriminator(Discriminator):
                                               name=f"down{i}_ln")(x)
             x = layers.LeakyReLU(c["leaky_relu_slope"], name=f"down{i}_lrelu")(x)
             filters *= 2
-        x = layers.Flatten(name="flatten")(x)
-        x = sn(layers.Dense(1, kernel_initializer=_dcgan_init(), name="score"))(x)
-        return keras.Model(image, x, name="dcgan_discriminator")
+        h = layers.Flatten(name="flatten")(x)
+        x = sn(layers.Dense(1, kernel_initializer=_dcgan_init(), name="score"))(h)
+        if not c["num_classes"]:
+            return keras.Model(image, x, name="dcgan_discriminator")
+        label = label_input()
+        x = projection(x, h, one_hot(label, c["num_classes"]), _dcgan_init(), sn)
+        return keras.Model([image, label], x, name="dcgan_discriminator")

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from gankit.params import Param
+
 
 def spectral_norm_if(enabled: bool, layer):
     """Return ``layer`` wrapped in ``keras.layers.SpectralNormalization`` if ``enabled``.
 
     The wrapper is named after the layer (``down1`` -> ``down1_sn``) so that weight paths
-    hold no global layer counter.
+    hold no global layer counter. It computes in float32 whatever the dtype policy (the
+    wrapped layer keeps the policy's): Keras' wrapper writes the normalized kernel back
+    into the float32 variable on every training call, and under a mixed policy that value
+    would be computed, and rounded, in 16 bits.
     """
     if not enabled:
         return layer
     import keras
 
-    return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn")
+    return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn", dtype="float32")
 
 
 BN_MOMENTUM = 0.9
@@ -35,3 +40,93 @@ def bn_relu(x, name: str):
     from keras import layers
 
     return layers.ReLU(name=f"{name}_relu")(batch_norm(x, name))
+
+
+# --- class conditioning -------------------------------------------------------------------
+#
+# Built from standard Keras layers only, so that a saved conditional model loads with
+# keras.models.load_model in any process, without importing gankit first. A label becomes a
+# one-hot vector (CategoryEncoding); a Dense without bias on it is a class embedding (row y
+# of its kernel), with a dense gradient and, unlike keras.layers.Embedding, room for
+# keras.layers.SpectralNormalization (which casts its output to its input's dtype: an int
+# label would truncate the embedding).
+
+MAX_CLASSES = 10_000
+
+
+def num_classes_param(conditioned: str) -> Param:
+    """The ``num_classes`` parameter shared by the conditional architectures."""
+    return Param(int, 0, min=0, max=MAX_CLASSES,
+                 doc=f"classes to condition on: 0 is unconditional; N > 0 adds an int32 label "
+                     f"input (0 .. N-1) and {conditioned}")
+
+
+def label_input():
+    """The ``(None,)`` int32 label input, named ``label``."""
+    import keras
+
+    return keras.Input(shape=(), dtype="int32", name="label")
+
+
+def one_hot(labels, num_classes: int):
+    """``(batch, num_classes)`` one-hot rows of int labels, in the compute dtype (a label
+    outside ``0 .. num_classes - 1`` gives a row of zeros)."""
+    from keras import layers
+
+    return layers.CategoryEncoding(num_classes, output_mode="one_hot",
+                                   name="label_one_hot")(labels)
+
+
+def class_embedding(onehot, dim: int, name: str, initializer, sn=lambda layer: layer):
+    """A learned ``(batch, dim)`` vector per class: ``Dense(dim, no bias)`` of the one-hot
+    labels, its kernel ``(num_classes, dim)`` the embedding table (``sn`` may wrap it)."""
+    from keras import layers
+
+    return sn(layers.Dense(dim, use_bias=False, kernel_initializer=initializer, name=name))(onehot)
+
+
+def conditional_batch_norm(x, onehot, name: str):
+    """Conditional batch normalization (Dumoulin et al. 2017; de Vries et al. 2017), as in
+    the conditional SNGAN (Miyato & Koyama 2018): batch normalization without its own scale
+    and offset, then a per-class gain (initialised to 1) and bias (initialised to 0).
+
+    Layers: ``<name>_bn`` (BatchNormalization, center and scale off, momentum 0.9, epsilon
+    1e-5), ``<name>_gain`` and ``<name>_bias`` (class embeddings of the channel count,
+    reshaped to broadcast over height and width), ``<name>_scale`` (Multiply) and
+    ``<name>_shift`` (Add).
+    """
+    from keras import layers
+
+    channels = x.shape[-1]
+    spatial = (1,) * (len(x.shape) - 2)
+    h = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, center=False,
+                                  scale=False, name=f"{name}_bn")(x)
+    gain = class_embedding(onehot, channels, f"{name}_gain", "ones")
+    bias = class_embedding(onehot, channels, f"{name}_bias", "zeros")
+    gain = layers.Reshape((*spatial, channels), name=f"{name}_gain_map")(gain)
+    bias = layers.Reshape((*spatial, channels), name=f"{name}_bias_map")(bias)
+    return layers.Add(name=f"{name}_shift")([layers.Multiply(name=f"{name}_scale")([h, gain]),
+                                             bias])
+
+
+def conditional_bn_relu(x, onehot, name: str):
+    """Conditional batch normalization then ReLU; plain :func:`bn_relu` when ``onehot`` is
+    None (an unconditional model)."""
+    from keras import layers
+
+    if onehot is None:
+        return bn_relu(x, name)
+    return layers.ReLU(name=f"{name}_relu")(conditional_batch_norm(x, onehot, name))
+
+
+def projection(score, features, onehot, initializer, sn=lambda layer: layer):
+    """The projection discriminator's output (Miyato & Koyama 2018):
+    ``score + sum(embed(y) * features)``, where ``embed`` is a class embedding of the
+    features' length (``class_embedding``, wrapped by ``sn`` like the discriminator's
+    other layers) and the sum is a ``Dot`` (``projection``); the total is ``score_total``.
+    """
+    from keras import layers
+
+    embedded = class_embedding(onehot, features.shape[-1], "class_embedding", initializer, sn)
+    inner = layers.Dot(axes=1, name="projection")([embedded, features])
+    return layers.Add(name="score_total")([score, inner])

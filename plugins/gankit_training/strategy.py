@@ -71,8 +71,10 @@ class GANStrategy(Strategy):
             real = batch.images[i]
             labels = None if batch.labels is None else batch.labels[i]
             latents = ctx.normal(f"d_latents/{i}", (n, models.latent_dim))
-            fake = models.generate(latents, labels, training=True)
-            images = tf.concat([fake, tf.cast(real, fake.dtype)], axis=0)
+            # Images are float32 under every precision (the augmenter and the regularizers
+            # take them so); the discriminator casts them to the dtype it computes in.
+            fake = tf.cast(models.generate(latents, labels, training=True), tf.float32)
+            images = tf.concat([fake, tf.cast(real, tf.float32)], axis=0)
             both = None if labels is None else tf.concat([labels, labels], axis=0)
             with tf.GradientTape() as tape:
                 if not models.augmenter.is_identity:
@@ -100,7 +102,7 @@ class GANStrategy(Strategy):
         labels = (None if batch.labels is None or not models.num_classes
                   else ctx.integers("g_labels", (n,), models.num_classes))
         with tf.GradientTape() as tape:
-            generated = models.generate(latents, labels, training=True)
+            generated = tf.cast(models.generate(latents, labels, training=True), tf.float32)
             images = generated
             if models.loss.generator_uses_real:  # a relativistic loss: score a real batch too
                 real = tf.cast(batch.images[-1], generated.dtype)

@@ -261,13 +261,13 @@ def test_a_run_directory_and_its_best_generator(capsys, data, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--metric", "fdi"], "--metric: no metric named 'fdi' (did you mean 'fid'?); registered "
-                          "metrics: fid (gankit), inception_score (gankit), kid (gankit), "
-                          "precision_recall (gankit)"),
+                          "metrics: class_accuracy (gankit), fid (gankit), inception_score "
+                          "(gankit), intra_fid (gankit), kid (gankit), precision_recall (gankit)"),
     (["--metric", "fid", "--reference", "{tmp}/nowhere"],
      "--reference: {tmp}/nowhere does not exist; expected a folder of images or a recipe .yaml"),
     (["--metric", "fid", "--set", "extractor.pth=x.keras"],
-     "extractor.pth: unknown key (did you mean 'path'?); valid keys here: input_range, layer, "
-     "logits_layer, path"),
+     "extractor.pth: unknown key (did you mean 'path'?); valid keys here: class_names, "
+     "input_range, layer, logits_layer, path"),
     (["--metric", "fid", "--set", "kid.subsets=3"], "--set kid.subsets: 'kid' is neither "
                                                     "'extractor' nor a --metric given"),
     (["--metric", "kid", "--set", "kid.subsets=0"], "kid.subsets: expected an integer in "

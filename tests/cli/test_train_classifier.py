@@ -80,7 +80,7 @@ def test_the_reported_accuracy_is_the_saved_models_on_the_held_out_images(traine
     from gankit_datasets.cifar10 import Cifar10Dataset
 
     out, folder = trained
-    images, labels = Cifar10Dataset(path=str(folder)).load()
+    images, labels = Cifar10Dataset(path=str(folder), labels=True).load()
     _, held = stratified_split(labels, 0.1, seed=0)
     model = keras.models.load_model(out, compile=False)
     predicted = np.argmax(model.predict(images[held], verbose=0), axis=1)
@@ -152,15 +152,29 @@ def test_mistakes_are_one_line_and_exit_2(capsys, cifar_folder, tmp_path, args, 
     assert not (tmp_path / "out").exists()
 
 
-def test_a_dataset_without_labels_is_refused_before_training(capsys, tmp_path):
+@pytest.mark.parametrize("extra, message", [
+    # train-classifier asks a dataset with a labels parameter for labels: here, class folders
+    ("", "has no class sub-folders; with dataset.labels=true put the images of each class"),
+    (", labels: false", "the dataset has no labels (dataset.labels is false); a classifier "
+                        "needs class labels"),
+])
+def test_a_dataset_without_labels_is_refused_before_training(capsys, tmp_path, extra, message):
     folder = write_image_folder(tmp_path / "images", n=4, height=32, width=32)
     out = tmp_path / "c.keras"
     code, _, err = run_cli(capsys, "train-classifier", "--out", str(out), "--dataset",
-                           f"{{type: image_folder, path: '{folder}', height: 32, width: 32}}")
+                           f"{{type: image_folder, path: '{folder}', height: 32, width: 32"
+                           f"{extra}}}")
     assert code == 2
-    assert err.startswith("gankit: error: the dataset has no labels; the 'image_folder' "
-                          "dataset yields images only")
+    assert err.startswith("gankit: error: ") and message in err, err
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_an_image_folder_of_class_folders_is_a_labelled_dataset(tmp_path):
+    for name in ("dog", "cat"):
+        write_image_folder(tmp_path / "images" / name, n=2, height=8, width=8)
+    _, dataset = labelled_dataset({"type": "image_folder", "path": str(tmp_path / "images"),
+                                   "height": 8, "width": 8}, default_plugins().registry)
+    assert dataset.class_names == ("cat", "dog")
 
 
 def test_labelled_dataset_makes_paths_absolute(cifar_folder, monkeypatch):

@@ -85,17 +85,20 @@ def test_archive_and_parent_folders_give_the_same_images(cifar, where):
 
 @pytest.mark.parametrize("label", ["frog", 6])
 def test_label_keeps_one_class_in_original_order(cifar, label):
-    dataset = Cifar10Dataset(path=str(cifar["archive"]), label=label)
+    dataset = Cifar10Dataset(path=str(cifar["archive"]), label=label, labels=True)
     images, labels = dataset.load()
     np.testing.assert_array_equal(images, cifar["train"][[6, 16]].astype("float32") / 255.)
     # the one class kept is class 0 of its own list of names
     assert dataset.class_names == ("frog",)
     assert labels.dtype == np.int32 and labels.tolist() == [0, 0]
+    unlabelled = Cifar10Dataset(path=str(cifar["archive"]), label=label)
+    assert unlabelled.class_names is None and unlabelled.load().labels is None
+    np.testing.assert_array_equal(unlabelled.load().images, images)
 
 
 @pytest.mark.parametrize("source", ["folder", "archive"])
 def test_labels_are_aligned_with_their_images(cifar, source):
-    dataset = Cifar10Dataset(path=str(cifar[source]))
+    dataset = Cifar10Dataset(path=str(cifar[source]), labels=True)
     loaded = dataset.load()
     assert isinstance(loaded, gankit.Examples)
     assert loaded.labels.dtype == np.int32 and loaded.labels.shape == (20,)
@@ -106,26 +109,29 @@ def test_labels_are_aligned_with_their_images(cifar, source):
 
 def test_class_names_are_the_ten_in_batches_meta_order(cifar):
     meta = pickle.loads((cifar["folder"] / "batches.meta").read_bytes())
-    assert Cifar10Dataset().class_names == tuple(n.decode() for n in meta[b"label_names"])
-    assert Cifar10Dataset().class_names == ("airplane", "automobile", "bird", "cat", "deer",
-                                            "dog", "frog", "horse", "ship", "truck")
-    assert Cifar10Dataset(label=3).class_names == ("cat",)
+    labelled = Cifar10Dataset(labels=True)
+    assert labelled.class_names == tuple(n.decode() for n in meta[b"label_names"])
+    assert labelled.class_names == ("airplane", "automobile", "bird", "cat", "deer",
+                                    "dog", "frog", "horse", "ship", "truck")
+    assert Cifar10Dataset(label=3, labels=True).class_names == ("cat",)
+    assert Cifar10Dataset().class_names is None  # no labels unless asked for
 
 
 def test_labels_survive_the_trainers_check(cifar):
     from gankit.training.data import as_examples
 
-    dataset = Cifar10Dataset(path=str(cifar["folder"]), split="test")
+    dataset = Cifar10Dataset(path=str(cifar["folder"]), split="test", labels=True)
     examples = as_examples(dataset.load(), dataset.image_shape)
     assert examples.labels.tolist() == cifar["test_labels"].tolist()
     assert examples.labels.max() < len(dataset.class_names)
 
 
 def test_test_split(cifar):
-    images, labels = Cifar10Dataset(path=str(cifar["folder"]), split="test").load()
+    images, labels = Cifar10Dataset(path=str(cifar["folder"]), split="test", labels=True).load()
     np.testing.assert_array_equal(images, cifar["test"].astype("float32") / 255.)
     assert labels.tolist() == [5, 6, 7, 8]
-    frogs = Cifar10Dataset(path=str(cifar["folder"]), split="test", label="frog").load()
+    frogs = Cifar10Dataset(path=str(cifar["folder"]), split="test", label="frog",
+                           labels=True).load()
     np.testing.assert_array_equal(frogs.images, cifar["test"][[1]].astype("float32") / 255.)
     assert frogs.labels.tolist() == [0]
 
@@ -487,3 +493,45 @@ def test_import_does_not_load_tensorflow():
     code = ("import sys, gankit_datasets.cifar10, gankit_datasets.image_folder; "
             "assert not {'tensorflow', 'keras'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- class subsets and labels -------------------------------------------------------------------
+
+@pytest.mark.parametrize("classes", [["dog", "airplane", "frog"], [5, 0, 6], ["dog", 0, "frog"]])
+def test_a_class_subset_is_mapped_to_0_k_in_the_order_given(cifar, classes):
+    dataset = Cifar10Dataset(path=str(cifar["folder"]), classes=classes, labels=True)
+    assert dataset.class_names == ("dog", "airplane", "frog")
+    images, labels = dataset.load()
+    kept = [i for i, label in enumerate(cifar["train_labels"]) if label in (5, 0, 6)]
+    np.testing.assert_array_equal(images, cifar["train"][kept] / np.float32(255))
+    expected = {5: 0, 0: 1, 6: 2}
+    assert labels.tolist() == [expected[cifar["train_labels"][i]] for i in kept]
+    unlabelled = Cifar10Dataset(path=str(cifar["folder"]), classes=classes)
+    assert unlabelled.class_names is None and unlabelled.load().labels is None
+    np.testing.assert_array_equal(unlabelled.source().labels, None)
+
+
+@pytest.mark.parametrize("config, path, message", [
+    ({"classes": ["dgo"]}, "dataset.classes[0]", "unknown CIFAR-10 class 'dgo' (did you mean "
+                                                 "'dog'?)"),
+    ({"classes": ["cat", 12]}, "dataset.classes[1]", "expected a class index 0-9 or a name"),
+    ({"classes": ["cat", 3]}, "dataset.classes[1]", "class 'cat' is listed twice"),
+    ({"classes": []}, "dataset.classes", "expected at least one class"),
+    ({"classes": ["cat"], "label": "dog"}, "dataset.label", "set either dataset.label"),
+])
+def test_bad_class_lists_are_one_line_recipe_errors(config, path, message):
+    with pytest.raises(RecipeError) as err:
+        Cifar10Dataset(**config)
+    assert err.value.path == path and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_the_source_keeps_uint8_and_matches_load(cifar):
+    from gankit.testing import check_dataset
+
+    dataset = Cifar10Dataset(path=str(cifar["folder"]), classes=["frog", "cat"], labels=True,
+                             scale=[-1, 1])
+    source = dataset.source()
+    assert source.images.dtype == np.uint8 and source.images.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(source.labels, dataset.load().labels)
+    assert check_dataset(dataset).passed[-1] == "source"

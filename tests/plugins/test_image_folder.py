@@ -156,13 +156,19 @@ def test_wrong_size_is_rejected_with_what_to_do(tmp_path):
     assert "dataset.on_size_mismatch=resize" in message and "dataset.height" in message
 
 
-def test_resize_uses_bicubic(tmp_path):
-    big = _save(tmp_path / "a.png", _random(0, height=20, width=40))
-    _save(tmp_path / "b.png", _random(1))
+@pytest.mark.parametrize("height, width", [(20, 40), (5, 6), (7, 9)])  # down, up, mixed
+def test_resize_is_bicubic_within_one_level_of_pillow(tmp_path, height, width):
+    # Resizing happens in the tf.data pipeline now (TensorFlow's antialiased bicubic), so it
+    # matches Pillow's BICUBIC to within one 8-bit level rather than bit for bit.
+    other = _save(tmp_path / "a.png", _random(0, height=height, width=width))
+    same = _save(tmp_path / "b.png", _random(1))
     images = _dataset(tmp_path, on_size_mismatch="resize").load()
     assert images.shape == (2, SIZE, SIZE, 3)
-    expected = Image.fromarray(big).resize((SIZE, SIZE), Image.Resampling.BICUBIC)
-    np.testing.assert_array_equal(images[0], np.asarray(expected) / np.float32(255))
+    expected = np.asarray(Image.fromarray(other).resize((SIZE, SIZE), Image.Resampling.BICUBIC))
+    levels = images[0] * 255
+    np.testing.assert_array_equal(levels, np.round(levels))  # whole 8-bit levels
+    assert np.abs(levels - expected).max() <= 1
+    np.testing.assert_array_equal(images[1], same / np.float32(255))  # the right size: as is
 
 
 def test_shape_and_config_round_trip():
@@ -395,3 +401,91 @@ def test_a_folder_that_is_a_link_loop_is_one_line(tmp_path):
         _dataset(tmp_path / "a").load()
     assert str(err.value) == (f"dataset.path: cannot read folder {tmp_path / 'a'} "
                               "(Too many levels of symbolic links)")
+
+
+# --- labels: one sub-folder per class ----------------------------------------------------------
+
+def _class_folders(root, counts):
+    for value, (name, count) in enumerate(counts.items()):
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            _save(root / name / f"{i}.png", np.full((SIZE, SIZE, 3), value * 50 + i, np.uint8))
+    return root
+
+
+def test_class_sub_folders_give_sorted_names_and_aligned_labels(tmp_path):
+    _class_folders(tmp_path, {"zebra": 2, "ant": 1, "moth": 3})
+    (tmp_path / ".cache").mkdir()  # hidden: not a class
+    (tmp_path / "moth" / "nested").mkdir()  # below a class folder: not read
+    dataset = _dataset(tmp_path, labels=True)
+    assert dataset.class_names == ("ant", "moth", "zebra")
+    images, labels = dataset.load()
+    assert labels.dtype == np.int32 and labels.tolist() == [0, 1, 1, 1, 2, 2]
+    # written as zebra (values 0, 1), ant (50), moth (100..102); read as ant, moth, zebra
+    np.testing.assert_array_equal(images[:, 0, 0, 0] * 255, [50, 100, 101, 102, 0, 1])
+    assert _dataset(tmp_path).class_names is None
+
+
+def test_class_names_need_neither_tensorflow_nor_reading_images(tmp_path):
+    import subprocess
+    import sys
+
+    _class_folders(tmp_path, {"b": 1, "a": 1})
+    (tmp_path / "a" / "0.png").write_bytes(b"not an image: never read for the names")
+    code = ("import sys; from gankit_datasets.image_folder import ImageFolderDataset as D; "
+            f"assert D(path={str(tmp_path)!r}, labels=True).class_names == ('a', 'b'); "
+            "from gankit_datasets.cifar10 import Cifar10Dataset as C; "
+            "assert C(labels=True, classes=['dog', 3]).class_names == ('dog', 'cat'); "
+            "assert not {'tensorflow', 'keras'} & set(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({"root_image": True}, "{root}/x.png is directly in {root}; with dataset.labels=true every "
+                           "image goes in the sub-folder of its class"),
+    ({"empty": "fox"}, "class folder {root}/fox has no .png/.jpg/.jpeg images; add images of "
+                       "class 'fox' or remove the folder"),
+    ({"no_classes": True}, "dataset.path: folder {root} has no class sub-folders; with "
+                           "dataset.labels=true put the images of each class in a sub-folder"),
+    ({"root_text": True}, "{root}/notes.txt is not a class sub-folder; remove it from the "
+                          "folder or set dataset.skip_non_images=true"),
+])
+def test_class_folder_layout_mistakes_are_one_line(tmp_path, layout, message):
+    root = tmp_path / "data"
+    if layout.get("no_classes"):
+        root.mkdir()
+        _save(root / "x.png", _random(0))
+    else:
+        _class_folders(root, {"cat": 1})
+    if layout.get("root_image"):
+        _save(root / "x.png", _random(0))
+    if layout.get("empty"):
+        (root / layout["empty"]).mkdir()
+    if layout.get("root_text"):
+        (root / "notes.txt").write_text("about the data")
+    with pytest.raises(DatasetError) as err:
+        _dataset(root, labels=True).load()
+    assert str(err.value).startswith(message.format(root=root)), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_non_images_beside_class_folders_can_be_skipped(tmp_path):
+    _class_folders(tmp_path, {"cat": 2, "dog": 1})
+    (tmp_path / "README.txt").write_text("about the data")
+    images, labels = _dataset(tmp_path, labels=True, skip_non_images=True).load()
+    assert labels.tolist() == [0, 0, 1]
+
+
+def test_a_labelled_folder_passes_the_conformance_check(tmp_path):
+    from gankit.testing import check_dataset
+
+    _class_folders(tmp_path, {"cat": 2, "dog": 3})
+    assert "source" in check_dataset(_dataset(tmp_path, labels=True)).passed
+
+
+def test_preflight_lists_without_decoding(tmp_path):
+    _save(tmp_path / "a.png", _random(0))
+    (tmp_path / "b.png").write_bytes(b"\x89PNG damaged")
+    _dataset(tmp_path).preflight()  # only the listing: the damage is found when loading
+    with pytest.raises(DatasetError, match="b.png is not a readable PNG or JPEG image"):
+        _dataset(tmp_path).source()

@@ -213,8 +213,9 @@ def test_invalid_sizes_name_the_key():
             cls(width=16)
     with pytest.raises(RecipeError, match=r"discriminator\.spectral_norm: expected true or false"):
         check_params(ResNetDiscriminator.params, {"spectral_norm": "yes"}, "discriminator")
-    with pytest.raises(RecipeError, match=r"discriminator\.num_classes: unknown key"):
-        check_params(ResNetDiscriminator.params, {"num_classes": 10}, "discriminator")
+    with pytest.raises(RecipeError, match=r"discriminator\.num_classes: expected an integer in "
+                                          r"\[0, 10000\], got -1"):
+        check_params(ResNetDiscriminator.params, {"num_classes": -1}, "discriminator")
 
 
 def _counts(model):

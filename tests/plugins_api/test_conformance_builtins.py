@@ -7,10 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from gankit.testing import (AUGMENTER_CHECKS, DATASET_CHECKS, LOSS_CHECKS, MODEL_CHECKS,
-                            REGULARIZER_CHECKS, STRATEGY_CHECKS,
+from gankit.testing import (AUGMENTER_CHECKS, CONDITIONAL_CHECKS, DATASET_CHECKS, LOSS_CHECKS,
+                            MODEL_CHECKS, REGULARIZER_CHECKS, STRATEGY_CHECKS,
                             check_component, check_config, check_dataset, check_discriminator,
                             check_generator, check_plugin, check_strategy)
+from gankit.testing import PRECISION_CHECKS, check_mixed_precision
 from gankit_datasets.cifar10 import Cifar10Dataset
 from gankit_datasets.image_folder import ImageFolderDataset
 from gankit_dcgan.discriminator import FrogDCGANDiscriminator
@@ -90,6 +91,19 @@ TINY_MODELS = [DCGANGenerator(latent_dim=4, base_filters=2),
 def test_standard_architectures(model):
     report = check_component(model)
     assert report.passed == MODEL_CHECKS and report.notes == ()
+
+
+# Their class-conditional forms (embedding, conditional batch norm, projection discriminator).
+TINY_CONDITIONAL_MODELS = [DCGANGenerator(latent_dim=4, base_filters=2, num_classes=3),
+                           DCGANDiscriminator(base_filters=2, spectral_norm=True, num_classes=3),
+                           ResNetGenerator(latent_dim=4, filters=4, num_classes=3),
+                           ResNetDiscriminator(filters=4, num_classes=3)]
+
+
+@pytest.mark.parametrize("model", TINY_CONDITIONAL_MODELS, ids=repr)
+def test_conditional_standard_architectures(model):
+    report = check_component(model)
+    assert report.passed == MODEL_CHECKS + CONDITIONAL_CHECKS and report.notes == ()
 
 
 # The frog article's loss: fake = 1, real = 0, label noise 0.05.
@@ -180,3 +194,28 @@ def test_every_builtin_component_round_trips_its_default_config(gankit_plugins):
         cls = registration.component
         required = {k: _sample(p) for k, p in cls.params.items() if p.required}
         check_config(cls(**{**required, **CONSISTENT.get(cls.__name__, {})}))
+
+
+# --- mixed precision (train.precision) ---------------------------------------------------------
+
+PRECISION_MODELS = [FrogDCGANGenerator(latent_dim=4, base_filters=4, filters=4, **SHAPE),
+                    FrogDCGANDiscriminator(filters=4, **SHAPE), *TINY_MODELS,
+                    DCGANDiscriminator(base_filters=2, spectral_norm=True, num_classes=3),
+                    ResNetGenerator(latent_dim=4, filters=4, num_classes=3)]
+
+
+@pytest.mark.parametrize("model", PRECISION_MODELS, ids=repr)
+def test_the_builtin_models_under_mixed_precision(model):
+    report = check_mixed_precision(model)
+    assert report.passed == PRECISION_CHECKS and report.notes == ()
+
+
+def test_the_gan_strategy_with_a_penalty_and_augmentation_under_mixed_precision():
+    # R1 takes its own gradient inside the step (the gradient penalty's is the same code,
+    # tested on its own in tests/training/test_precision.py).
+    report = check_mixed_precision(GANStrategy(),
+                                   generator=DCGANGenerator(latent_dim=4, base_filters=2),
+                                   discriminator=DCGANDiscriminator(base_filters=2, norm="layer"),
+                                   loss=HingeLoss(), augmenter=DiffAugment(),
+                                   regularizers=[R1Penalty(gamma=1.0)])
+    assert report.passed == PRECISION_CHECKS

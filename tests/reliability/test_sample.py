@@ -111,3 +111,12 @@ def test_an_unwritable_sample_output_is_a_clear_error(reference_run, tmp_path):
     with pytest.raises(GankitError, match="cannot write .*a-file/grid.png"):
         sample_grid(reference_run, n=1, out=blocker / "grid.png")
 
+
+
+@pytest.mark.parametrize("args", [["--label", "frog"], ["--per-class", "2"]],
+                         ids=["label", "per-class"])
+def test_class_options_are_refused_for_an_unconditional_run(reference_run, capsys, args):
+    assert main(["sample", str(reference_run), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"gankit: error: {args[0]}: {reference_run} has an unconditional generator "
+                   f"(no num_classes): its images are of no chosen class")
