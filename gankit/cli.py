@@ -248,21 +248,29 @@ def _resume_recipe(run_dir, recipe_path: str | None, overrides: Sequence[str], f
     if changed and not force:
         raise RecipeError("refusing to resume with a changed recipe (" + "; ".join(changed)
                           + "); pass --force to resume anyway", source=str(run_dir.path))
-    digest = _newest_checkpoint_digest(CheckpointStore(run_dir.checkpoints))
+    digest, version = _newest_checkpoint_digest(CheckpointStore(run_dir.checkpoints))
     if digest is not None and digest != stored.digest() and not force:
+        if version is not None and version != __version__:
+            # A newer gankit adds keys with defaults, which changes every recipe's digest.
+            raise RecipeError(f"the newest checkpoint was written by gankit {version}, whose "
+                              f"recipes had other keys than gankit {__version__}'s; pass "
+                              f"--force to resume with the stored recipe and today's defaults "
+                              f"(CHANGELOG.md lists them)", source=str(run_dir.recipe_file))
         raise RecipeError("recipe.yaml is not the recipe the newest checkpoint was trained "
                           "with (was it edited by hand?); restore it, or pass --force to "
                           "resume with it as it is", source=str(run_dir.recipe_file))
     return recipe
 
 
-def _newest_checkpoint_digest(store) -> str | None:
+def _newest_checkpoint_digest(store) -> tuple[str | None, str | None]:
+    """The recipe digest and gankit version of the newest readable checkpoint."""
     for step in reversed(store.steps()):
         try:
-            return store.load(step).meta.get("recipe_digest")
+            meta = store.load(step).meta
         except ValueError:
             continue
-    return None
+        return meta.get("recipe_digest"), meta.get("gankit_version")
+    return None, None
 
 
 def _import_tensorflow_quietly() -> None:

@@ -99,3 +99,23 @@ def test_train_steps_may_be_extended_on_resume_and_match_a_longer_run(
     assert yaml.safe_load((run / "recipe.yaml").read_text())["train"]["steps"] == STEPS
     assert all(np.isfinite(v).all() for k, v in load_state(checkpoint_dir(run, STEPS)).items()
                if k.startswith("generator/") and v.dtype.kind == "f")
+
+
+@pytest.mark.parametrize("version, expected", [
+    (None, "was it edited by hand?"),
+    ("0.2.0", "the newest checkpoint was written by gankit 0.2.0"),
+])
+def test_a_checkpoint_of_another_recipe_digest_is_refused_naming_why(copy_of_reference, capsys,
+                                                                     version, expected):
+    import json
+
+    run = copy_of_reference
+    meta_file = checkpoint_dir(run, STEPS) / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta["recipe_digest"] = "0" * 64
+    if version is not None:
+        meta["gankit_version"] = version
+    meta_file.write_text(json.dumps(meta))
+    assert main(["resume", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "--force" in err and len(err.strip().splitlines()) == 1
