@@ -90,6 +90,7 @@ def test_unreadable_preparations_are_one_line(data_dirs, config, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@needs_tfds  # preflight checks the package first; the fixture needs it too
 @pytest.mark.parametrize("config, message", [
     ({"name": "nope"}, "no prepared TFDS dataset nope in {dir}; prepare it on a machine with "
                        "internet access with: tfds build nope --data_dir {dir} --file_format "
@@ -104,8 +105,6 @@ def test_unreadable_preparations_are_one_line(data_dirs, config, message):
 ])
 def test_missing_data_and_wrong_features_are_found_without_tensorflow(data_dirs, monkeypatch,
                                                                       config, message):
-    if not HAS_TFDS:  # preflight checks the package first
-        pytest.skip("needs tensorflow-datasets (gankit[tfds])")
     directory = data_dirs / "array_record"
     with pytest.raises(DatasetError) as err:
         _dataset(data_dirs, **config).preflight()
