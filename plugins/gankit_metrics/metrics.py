@@ -162,10 +162,7 @@ class IntraFIDMetric(Metric):
         names = _class_names(self.name, fake, real)
         values = _checked(self.name, lambda: metric_math.per_class_fid(
             fake.features, fake.labels, real.features, real.labels, len(names), names))
-        out = {self.name: float(values.mean())}
-        if self.config["per_class"]:
-            out.update({f"{self.name}{PER_CLASS}{c}": float(v) for c, v in zip(names, values)})
-        return out
+        return _mean_and_per_class(self, values, names)
 
     def check_recipe(self, recipe, path: str) -> None:
         names = _check_per_class_recipe(self, recipe, path)
@@ -173,6 +170,14 @@ class IntraFIDMetric(Metric):
             raise RecipeError(f"intra_fid needs at least 2 generated images of each of the "
                               f"{len(names)} classes; set it to {2 * len(names)} or more",
                               path="metrics.samples")
+
+
+def _mean_and_per_class(metric: Metric, values, names) -> dict[str, float]:
+    """``{name: mean}``, and ``{name/class: value}`` for each class with ``per_class``."""
+    out = {metric.name: float(values.mean())}
+    if metric.config["per_class"]:
+        out.update({f"{metric.name}{PER_CLASS}{c}": float(v) for c, v in zip(names, values)})
+    return out
 
 
 class ClassAccuracyMetric(Metric):
@@ -200,10 +205,7 @@ class ClassAccuracyMetric(Metric):
         names = _class_names(self.name, fake, None)
         values = _checked(self.name, lambda: metric_math.per_class_accuracy(
             fake.logits, fake.labels, len(names), names))
-        out = {self.name: float(values.mean())}
-        if self.config["per_class"]:
-            out.update({f"{self.name}{PER_CLASS}{c}": float(v) for c, v in zip(names, values)})
-        return out
+        return _mean_and_per_class(self, values, names)
 
     def check_recipe(self, recipe, path: str) -> None:
         names = _check_per_class_recipe(self, recipe, path)
