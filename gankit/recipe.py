@@ -114,6 +114,9 @@ EMA_PARAMS: dict[str, Param] = {
                    doc="weight of the old average: ema = decay * ema + (1 - decay) * weights"),
     "start": Param(int, 0, min=0, max=MAX_STEPS,
                    doc="before this step the average is a plain copy of the generator"),
+    "statistics": Param(str, "copy", choices=("copy", "average"),
+                        doc="the generator's other float state (batch-norm statistics): copy "
+                            "it (StyleGAN, BigGAN) or average it like the weights (timm)"),
 }
 """The keys of the ``ema`` section (an exponential moving average of the generator's
 weights; leave the section out, or write ``ema: null``, for none)."""
@@ -182,6 +185,7 @@ class EMAConfig:
 
     decay: float
     start: int
+    statistics: str = "copy"
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,9 @@ class GANModels(NamedTuple):
     """``"generator"`` and ``"discriminator"``."""
     latent_dim: int
     num_classes: int = 0
+    discriminator_mixes_batch: bool = False
+    """The discriminator normalizes over the batch (batch norm): score real and generated
+    images in separate calls, as the generator's update scores generated images alone."""
 
     def generate(self, latents, labels=None, training: bool = True):
         """The generator's images for ``latents`` (and labels, if it is conditional)."""

@@ -3,7 +3,9 @@
 ``ema = decay * ema + (1 - decay) * weights`` after every generator update from step
 ``start`` on; before it, the average is a plain copy. Only trainable weights are averaged;
 the rest (batch-norm statistics, spectral-norm vectors, dropout seeds) is copied, as in
-StyleGAN and BigGAN. The averaged model is a second instance of the generator, so it is
+StyleGAN and BigGAN, or (``statistics="average"``) its float part is averaged like the
+weights, as timm's ModelEma does, so that the batch-norm statistics belong to the averaged
+weights rather than to the newest ones. The averaged model is a second instance of the generator, so it is
 checkpointed, sampled and saved like the generator itself.
 """
 
@@ -18,9 +20,15 @@ class GeneratorEMA:
         shadow: a second model of the same architecture (its weights are overwritten).
         decay: the weight of the old average.
         start: the first step (counted from 0) that averages; earlier steps copy.
+        statistics: ``"copy"`` or ``"average"``: what to do with the non-trainable float
+            variables (integer ones, such as seeds, are always copied).
     """
 
-    def __init__(self, model, shadow, decay: float, start: int = 0) -> None:
+    def __init__(self, model, shadow, decay: float, start: int = 0,
+                 statistics: str = "copy") -> None:
+        if statistics not in ("copy", "average"):
+            raise ValueError(f"statistics must be 'copy' or 'average', got {statistics!r}")
+        self.statistics = statistics
         self.model = model
         self.shadow = shadow
         self.decay = float(decay)
@@ -40,4 +48,8 @@ class GeneratorEMA:
             target.assign(d * target + (1.0 - d) * source)
         for target, source in zip(self.shadow.non_trainable_variables,
                                   self.model.non_trainable_variables):
-            target.assign(source)
+            if self.statistics == "average" and "float" in str(target.dtype):
+                d = tf.cast(decay, target.dtype)
+                target.assign(d * target + (1.0 - d) * source)
+            else:
+                target.assign(source)

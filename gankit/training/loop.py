@@ -84,6 +84,12 @@ class RunContext:
     final_step: int | None = None
     """The last step of this session: ``train.steps``, or the step a time-budget stop ends
     at (known from that step's callbacks on)."""
+    began: float | None = None
+    """``time.perf_counter()`` when the session began (the clock of ``train.max_minutes``)."""
+    at_call_end: bool = True
+    """Whether the step being reported ended its compiled call: only then are the models,
+    the optimizers and the EMA at that step (a callback that reads them at times it cannot
+    name in advance, such as every few minutes, waits for such a step)."""
 
     def __post_init__(self) -> None:
         if self.final_step is None:
@@ -308,7 +314,8 @@ class Trainer:
                           else "no checkpoint yet; starting from step 0")
         writer = tf.summary.create_file_writer(str(self.run_dir.tensorboard))
         context = RunContext(self.recipe, self.run_dir, session, self.store, start, self.resume,
-                             self.value_range, writer, lambda text: self._message(bar, text))
+                             self.value_range, writer, lambda text: self._message(bar, text),
+                             began=began)
         own = self.recipe.create("callback") + self._extra_callbacks
         before, after = builtin_callbacks(bar, self.recipe,
                                           [c for cb in own for c in cb.log_columns()])
@@ -350,6 +357,7 @@ class Trainer:
                     logs = {name: float(v[j]) for name, v in values.items()}
                     context.last_fake = fakes[j]
                     context.last_real = session.distribution.local(batches.images)[j, 0, 0]
+                    context.at_call_end = j == n - 1
                     if j == n - 1:  # the models are at this step: a stop may checkpoint it
                         context.stop_requested = self._stop_signal is not None
                         used = time.perf_counter() - began

@@ -28,6 +28,7 @@ class Parts:
     augmenter: Augmenter | None = None
     ema_decay: float | None = None
     ema_start: int = 0
+    ema_statistics: str = "copy"
 
     @classmethod
     def from_recipe(cls, recipe) -> "Parts":
@@ -39,7 +40,8 @@ class Parts:
                    regularizers=recipe.create("regularizer"),
                    augmenter=recipe.create("augmenter"),
                    ema_decay=recipe.ema.decay if recipe.ema else None,
-                   ema_start=recipe.ema.start if recipe.ema else 0)
+                   ema_start=recipe.ema.start if recipe.ema else 0,
+                   ema_statistics=recipe.ema.statistics if recipe.ema else "copy")
 
 
 @dataclass
@@ -108,7 +110,7 @@ class TrainingSession:
             self.ema = None
             if p.ema_decay is not None:
                 self.ema = GeneratorEMA(self.generator, p.generator.build(), p.ema_decay,
-                                        p.ema_start)
+                                        p.ema_start, p.ema_statistics)
         plan = xla_plan(c.xla)
         if self.distribution.replicated:  # a replica's optimizer update is a merge_call:
             plan = "none"                 # XLA cannot compile it
@@ -124,7 +126,8 @@ class TrainingSession:
         self.models = GANModels(
             generator=self.generator, discriminator=self.discriminator, loss=p.loss,
             regularizers=tuple(p.regularizers), augmenter=self.augmenter, updates=self.updates,
-            latent_dim=p.generator.latent_dim, num_classes=p.generator.num_classes)
+            latent_dim=p.generator.latent_dim, num_classes=p.generator.num_classes,
+            discriminator_mixes_batch=p.discriminator.mixes_batch)
         self.augmenter_state = dict(self.augmenter.state())
         p.strategy.setup(self.models)
         self.step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

@@ -1,5 +1,6 @@
 """Built-in plugin: the parts of training (losses, regularizers, augmenters, optimizers,
-learning-rate schedules) and the ``gan`` strategy that combines them."""
+learning-rate schedules), the ``gan`` strategy that combines them, and the ``snapshot``
+callback."""
 
 import gankit
 
@@ -11,9 +12,10 @@ def gankit_register_components(register):
                                         WassersteinLoss)
     from gankit_training.optimizers import OPTIMIZERS, SCHEDULES
     from gankit_training.regularizers import GradientPenalty, R1Penalty, R2Penalty
+    from gankit_training.snapshots import Snapshot
     from gankit_training.strategy import GANStrategy
 
     for component in (BCELoss, NonSaturatingLoss, HingeLoss, WassersteinLoss, LeastSquaresLoss,
                       GradientPenalty, R1Penalty, R2Penalty, NoAugment, DiffAugment,
-                      *OPTIMIZERS, *SCHEDULES, GANStrategy):
+                      *OPTIMIZERS, *SCHEDULES, GANStrategy, Snapshot):
         register(component)

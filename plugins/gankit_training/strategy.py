@@ -13,7 +13,9 @@ class GANStrategy(Strategy):
 
     Discriminator update ``i``: the generator makes a batch from fresh latents; generated
     and real images go through the augmenter and the discriminator together (generated
-    first, in one call, as the frog article concatenates them); the loss and every
+    first, in one call, as the frog article concatenates them; a discriminator with batch
+    norm scores them in two calls, generated then real, so that its statistics are those of
+    a batch of one kind as in the generator's update); the loss and every
     regularizer give the discriminator's objective. Generator update: fresh latents,
     augmented the same way, scored by the unchanged discriminator; only the generator's
     weights are updated. With ``bce`` labels fake=1/real=0, label noise 0.05 and RMSprop,
@@ -79,8 +81,15 @@ class GANStrategy(Strategy):
             with tf.GradientTape() as tape:
                 if not models.augmenter.is_identity:
                     images = models.augmenter.augment(images, ctx.child(f"augmenter/d{i}"))
-                scores = models.discriminate(images, both, training=True)
-                fake_scores, real_scores = scores[:n], scores[n:]
+                if models.discriminator_mixes_batch:
+                    # Batch norm: a batch of generated images alone and one of real images
+                    # alone, as in the generator's update (a mixed batch would normalize
+                    # differently there, and the generator would learn nothing from it).
+                    fake_scores = models.discriminate(images[:n], labels, training=True)
+                    real_scores = models.discriminate(images[n:], labels, training=True)
+                else:
+                    scores = models.discriminate(images, both, training=True)
+                    fake_scores, real_scores = scores[:n], scores[n:]
                 d_loss = models.loss.discriminator_loss(real_scores, fake_scores,
                                                         ctx.child(f"loss/d{i}"))
                 total = d_loss
@@ -111,7 +120,13 @@ class GANStrategy(Strategy):
                 labels = None if labels is None else tf.concat([labels, real_labels], axis=0)
             if not models.augmenter.is_identity:
                 images = models.augmenter.augment(images, ctx.child("augmenter/g"))
-            scores = models.discriminate(images, labels, training=True)
+            if models.discriminator_mixes_batch and models.loss.generator_uses_real:
+                scores = tf.concat([models.discriminate(images[:n], _part(labels, 0, n),
+                                                        training=True),
+                                    models.discriminate(images[n:], _part(labels, n, None),
+                                                        training=True)], axis=0)
+            else:
+                scores = models.discriminate(images, labels, training=True)
             if models.loss.generator_uses_real:
                 g_loss = models.loss.generator_loss(scores[:n], ctx.child("loss/g"),
                                                     real_scores=scores[n:])
@@ -124,3 +139,7 @@ class GANStrategy(Strategy):
             metrics[name] = values[0] if len(values) == 1 else tf.add_n(values) / len(values)
         metrics["g_grad_norm"] = g_grad_norm
         return StepOutputs(metrics, fake)
+
+
+def _part(labels, start, stop):
+    return None if labels is None else labels[start:stop]

@@ -185,8 +185,9 @@ def _sample(param):
     return {str: "x", bool: True, list: []}[kind]
 
 
-# Required parameters that must agree with each other.
-CONSISTENT = {"PiecewiseConstantDecay": {"boundaries": [10], "values": [1e-3, 1e-4]}}
+# Required parameters that must agree with each other (or one of which is needed).
+CONSISTENT = {"PiecewiseConstantDecay": {"boundaries": [10], "values": [1e-3, 1e-4]},
+              "Snapshot": {"minutes": [5.0]}}
 
 
 def test_every_builtin_component_round_trips_its_default_config(gankit_plugins):
