@@ -10,7 +10,7 @@ from gankit.interfaces import (Augmenter, Batch, Callback, Component, DataSource
                                Regularizer, RegularizerInputs, Schedule, StepOutputs, Strategy)
 from gankit.params import REQUIRED, Param
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = ["Augmenter", "Batch", "Callback", "Component", "DataSource", "Dataset",
            "Discriminator", "Examples", "GANModels", "GankitError", "Generator", "Loss",
