@@ -1,4 +1,5 @@
-"""Fixtures shared across the suite: a tiny real-format CIFAR-10 folder."""
+"""Fixtures shared across the suite: a tiny real-format CIFAR-10 folder, and folders of
+random PNGs."""
 
 import os
 import pickle
@@ -38,3 +39,22 @@ def make_cifar_folder():
     """``write_cifar_folder`` for module- or session-scoped fixtures (importing it from
     ``conftest`` is ambiguous when several test folders run together)."""
     return write_cifar_folder
+
+
+def write_image_folder(folder, count, size, seed=0):
+    """Write ``count`` random RGB PNGs of ``size`` x ``size`` (``00.png``, ...) into
+    ``folder`` (created) and return it."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+            folder / f"{i:02d}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def make_image_folder():
+    """``write_image_folder`` for module-scoped fixtures."""
+    return write_image_folder

@@ -81,16 +81,8 @@ class Spy(Callback):
 
 
 @pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    from PIL import Image
-
-    folder = tmp_path_factory.mktemp("fused") / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(16):
-        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
-            folder / f"{i:02d}.png")
-    return folder
+def image_folder(tmp_path_factory, make_image_folder):
+    return make_image_folder(tmp_path_factory.mktemp("fused") / "images", 16, 24)
 
 
 def _recipe(images, registry=None, strategy=None, **train):

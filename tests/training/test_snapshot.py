@@ -31,16 +31,8 @@ RECIPE = {
 
 
 @pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    from PIL import Image
-
-    folder = tmp_path_factory.mktemp("snap") / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
-            folder / f"{i:02d}.png")
-    return folder
+def image_folder(tmp_path_factory, make_image_folder):
+    return make_image_folder(tmp_path_factory.mktemp("snap") / "images", 8, 32)
 
 
 def _recipe(images, **changes):

@@ -8,7 +8,6 @@ import json
 import time
 import types
 
-import numpy as np
 import pytest
 import yaml
 
@@ -36,16 +35,8 @@ RECIPE = {
 
 
 @pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    from PIL import Image
-
-    folder = tmp_path_factory.mktemp("budget") / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
-            folder / f"{i:02d}.png")
-    return folder
+def image_folder(tmp_path_factory, make_image_folder):
+    return make_image_folder(tmp_path_factory.mktemp("budget") / "images", 8, 24)
 
 
 def _raw(images, **train):
