@@ -65,11 +65,14 @@ TARGETS = [
     ("issue 10", "gankit:prec=mixed_bfloat16", 20, 3.0),
 ]
 TARGET_MATMUL_FRACTION = 0.90  # issue 3: the share of the float32 matmul rate at batch 20
-CPU_UNITS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f")  # /proc/cpuinfo flags
+CPU_UNITS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")  # /proc/cpuinfo flags
+DEFAULT_RECIPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes",
+                              "frog_dcgan.yaml")
 
 VARIANT_KEYS = {
     "xla": "gankit: train.xla, auto|on|off (default: auto)",
-    "prec": "gankit: train.precision, float32|mixed_bfloat16|mixed_float16 (default: float32)",
+    "prec": "gankit: train.precision, auto|float32|mixed_bfloat16|mixed_float16 (default: "
+            "float32, the article's recipe)",
     "det": "gankit: train.deterministic, on|off (default: on)",
     "intra": "tf.config.threading intra-op threads",
     "inter": "tf.config.threading inter-op threads",
@@ -144,7 +147,8 @@ def _random_images_plugin():
 class GankitLoop:
     """The session's compiled step fed by ``step_batches``, as ``Trainer.run`` runs it."""
 
-    def __init__(self, variant: Variant, batch: int, total_steps: int, workdir: str):
+    def __init__(self, variant: Variant, batch: int, total_steps: int, workdir: str,
+                 recipe_file: str | None = None):
         from gankit.plugins import load_plugins
         from gankit.recipe import load_raw, validate
         from gankit.run_dir import RunDir
@@ -154,13 +158,17 @@ class GankitLoop:
         plugins = load_plugins(extra=[("benchmark", _random_images_plugin())])
         if plugins.errors:
             raise RuntimeError("; ".join(plugins.errors))
-        recipe_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes",
-                                   "frog_dcgan.yaml")
+        recipe_file = recipe_file or DEFAULT_RECIPE
         raw = load_raw(recipe_file)
-        raw["dataset"] = {"type": "random_images"}
+        raw.pop("callbacks", None)  # a snapshot callback has nothing to do here
+        raw.pop("metrics", None)
+        raw["dataset"] = {"type": "random_images", **(
+            {"scale": raw["dataset"]["scale"]} if isinstance(raw.get("dataset"), dict)
+            and "scale" in raw["dataset"] else {})}
         raw["train"].update(steps=total_steps, batch_size=batch, xla=variant.get("xla", "auto"),
                             deterministic=variant.get("det", "on") == "on",
-                            precision=variant.get("prec", "float32"))
+                            precision=variant.get("prec", raw["train"].get("precision", "auto")),
+                            max_minutes=None)
         recipe = validate(raw, plugins.registry, source=f"{recipe_file} (benchmark)")
         self.trainer = Trainer(recipe, RunDir(workdir).create(), progress=False).prepare()
         session = self.trainer.session
@@ -390,9 +398,13 @@ def worker(spec: dict) -> None:
             if key == "grappler":
                 name, _, state = value.partition(":")
                 tf.config.optimizer.set_experimental_options({name: state == "on"})
-        cls = GankitLoop if variant.kind == "gankit" else ArticleLoop
         with tempfile.TemporaryDirectory() as workdir:
-            loop = cls(variant, spec["batch"], spec["total_steps"], os.path.join(workdir, "run"))
+            if variant.kind == "gankit":
+                loop = GankitLoop(variant, spec["batch"], spec["total_steps"],
+                                  os.path.join(workdir, "run"), spec.get("recipe"))
+            else:
+                loop = ArticleLoop(variant, spec["batch"], spec["total_steps"],
+                                   os.path.join(workdir, "run"))
         info["flops"] = step_flops(*loop.models, spec["batch"])
     answers.write(json.dumps(info) + "\n")
     for line in sys.stdin:
@@ -423,14 +435,16 @@ class Worker:
     cpu: list = field(default_factory=list)
 
     @classmethod
-    def start(cls, variant: str, batch: int, total_steps: int, log) -> "Worker":
+    def start(cls, variant: str, batch: int, total_steps: int, log,
+              recipe: str | None = None) -> "Worker":
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         if variant != "matmul":
             for key, value in Variant.parse(variant).options:
                 if key == "env":
                     name, _, text = value.partition(":")
                     env[name] = text
-        spec = json.dumps({"variant": variant, "batch": batch, "total_steps": total_steps})
+        spec = json.dumps({"variant": variant, "batch": batch, "total_steps": total_steps,
+                           "recipe": recipe})
         process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", spec],
                                    env=env, text=True, stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=log)
@@ -480,11 +494,14 @@ def _load() -> str:
 
 
 def measure(args) -> tuple[dict[int, list[Worker]], dict[str, list[float]],
-                           dict[int, list[dict]]]:
+                           dict[str, dict[str, float]], dict[int, list[dict]]]:
     """Run every variant at every batch size, taking turns; also the float32 and bfloat16
-    matmul rates each round, and (with ``args.convs``) each convolution pass alone."""
+    matmul rates each round (while the variants' workers are alive) and alone (before the
+    first and after the last variant worker, with no other worker process alive), and
+    (with ``args.convs``) each convolution pass alone."""
     results: dict[int, list[Worker]] = {}
     matmul: dict[str, list[float]] = {"float32": [], "bfloat16": []}
+    alone: dict[str, dict[str, float]] = {}
     convs: dict[int, list[dict]] = {}
     with tempfile.TemporaryFile("w+") as log:
         workers: list[Worker] = []
@@ -492,9 +509,11 @@ def measure(args) -> tuple[dict[int, list[Worker]], dict[str, list[float]],
             mm = Worker.start("matmul", 0, 0, log)
             workers.append(mm)
             mm.ready()
+            alone["before"] = _probe_alone(mm, args.matmul_size)
             for batch in args.batch_sizes:
                 steps = args.steps_at[batch]
-                group = [Worker.start(str(v), batch, args.warmup + args.repeats * steps + 1, log)
+                group = [Worker.start(str(v), batch, args.warmup + args.repeats * steps + 1, log,
+                                      args.recipe)
                          for v in args.variants]
                 workers += group
                 for w in group:  # one at a time: building, tracing and compiling are not timed
@@ -523,6 +542,7 @@ def measure(args) -> tuple[dict[int, list[Worker]], dict[str, list[float]],
                     convs[batch] = {dtype: mm.ask({"cmd": "convs", "batch": batch,
                                                    "dtype": dtype})["rows"]
                                     for dtype in dtypes}
+            alone["after"] = _probe_alone(mm, args.matmul_size)
             mm.stop()
         except BaseException:
             for w in workers:
@@ -531,7 +551,13 @@ def measure(args) -> tuple[dict[int, list[Worker]], dict[str, list[float]],
             log.seek(0)
             sys.stderr.write(log.read()[-6000:])
             raise
-    return results, matmul, convs
+    return results, matmul, alone, convs
+
+
+def _probe_alone(mm: "Worker", size: int) -> dict[str, float]:
+    """The matmul rates with no other worker process alive (the machine's peak here)."""
+    return {dtype: mm.ask({"cmd": "matmul", "size": size, "repeats": 5, "dtype": dtype})["gflops"]
+            for dtype in ("float32", "bfloat16")}
 
 
 def _variant_dtype(variant: str) -> str:
@@ -539,18 +565,28 @@ def _variant_dtype(variant: str) -> str:
     if variant == "transcription":
         return "float32"
     precision = Variant.parse(variant).get("prec", "float32")
+    if precision == "auto":
+        from gankit.training.precision import choose_for
+
+        precision = choose_for("auto", []).policy  # what auto picks on this CPU
     return {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(precision, "float32")
 
 
 def report(results: dict[int, list[Worker]], matmul: dict[str, list[float]],
-           convs: dict[int, list[dict]], args) -> dict:
-    """Print the table and the targets; return everything as plain data."""
-    rates = {dtype: statistics.median(values) for dtype, values in matmul.items()}
+           alone: dict[str, dict[str, float]], convs: dict[int, list[dict]], args) -> dict:
+    """Print the table and the targets; return everything as plain data.
+
+    The share of the matmul rate (``of matmul``) is taken against the rate measured alone
+    (no other worker process alive): the machine's peak for that dtype here."""
+    during = {dtype: statistics.median(values) for dtype, values in matmul.items()}
+    rates = {dtype: max(probe[dtype] for probe in alone.values()) for dtype in during}
     rate = rates["float32"]
     print()
     for dtype, values in matmul.items():
-        print(f"{dtype} matmul {args.matmul_size}x{args.matmul_size}: median "
-              f"{rates[dtype]:.1f} GFLOP/s (min {min(values):.1f}, max {max(values):.1f}, "
+        print(f"{dtype} matmul {args.matmul_size}x{args.matmul_size}, alone: "
+              + ", ".join(f"{when} {probe[dtype]:.1f}" for when, probe in alone.items())
+              + f" GFLOP/s; between rounds (the other workers idle): median "
+              f"{during[dtype]:.1f} (min {min(values):.1f}, max {max(values):.1f}, "
               f"{len(values)} rounds)")
     print("steps/s: median over rounds (min-max). vs article: median of the per-round ratios "
           "to the transcription.\nCPU s/step: process CPU time per step (about cores x "
@@ -596,7 +632,8 @@ def report(results: dict[int, list[Worker]], matmul: dict[str, list[float]],
         for dtype, conv_rows in by_dtype.items():
             _report_convs(batch, conv_rows, dtype, rates.get(dtype, rate),
                           [w for w in results.get(batch, []) if _variant_dtype(w.variant) == dtype])
-    return {"matmul_gflops": matmul, "rows": rows, "convolutions": convs}
+    return {"matmul_gflops": matmul, "matmul_alone_gflops": alone, "rows": rows,
+            "convolutions": convs}
 
 
 def _report_convs(batch: int, rows: list[dict], dtype: str, rate: float,
@@ -630,15 +667,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description="Time the frog DCGAN under gankit and under the article's loop.",
         epilog="Variant options: " + "; ".join(f"{k}: {v}" for k, v in VARIANT_KEYS.items()))
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[2, 20], metavar="B")
-    parser.add_argument("--steps", type=int, nargs="+", default=[8, 2], metavar="N",
-                        help="timed steps per round, one number per batch size (default: 8 2)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[2, 20, 64], metavar="B")
+    parser.add_argument("--steps", type=int, nargs="+", default=[8, 2, 1], metavar="N",
+                        help="timed steps per round, one number per batch size (default: 8 2 1)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps (default: 2)")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds (default: 7)")
     parser.add_argument("--variants", type=Variant.parse, nargs="+", metavar="VARIANT",
                         help="what to time (default: " + " ".join(DEFAULT_VARIANTS) + "); "
                              "'gankit' alone is the recipe's defaults, xla auto and determinism on")
     parser.add_argument("--matmul-size", type=int, default=4096, metavar="N")
+    parser.add_argument("--recipe", help="time the gankit variants on this recipe's models and "
+                                         "settings instead of recipes/frog_dcgan.yaml (its "
+                                         "dataset replaced by random images of 32x32x3; the "
+                                         "transcription is always the article's)")
     parser.add_argument("--quick", action="store_true",
                         help="3 rounds of 4 and 1 steps, 1 warm-up step, and only "
                              + " and ".join(QUICK_VARIANTS) + " unless --variants is given")
@@ -652,6 +693,8 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.repeats, args.steps, args.warmup = 3, [4, 1], 1
+        if args.batch_sizes == parser.get_default("batch_sizes"):
+            args.batch_sizes = [2, 20]
     if args.variants is None:
         args.variants = [Variant.parse(v) for v in (QUICK_VARIANTS if args.quick
                                                      else DEFAULT_VARIANTS)]
@@ -666,12 +709,13 @@ def main(argv=None) -> int:
           + ", ".join(f"{unit} {'yes' if present else 'no'}"
                       for unit, present in machine["units"].items()))
     print(f"command: python {' '.join(sys.argv)}")
+    print(f"gankit variants train: {args.recipe or 'recipes/frog_dcgan.yaml'}")
     print(f"rounds: {args.repeats}; warm-up steps: {args.warmup}; timed steps per round: "
           + ", ".join(f"{n} at batch {b}" for b, n in args.steps_at.items()))
     print(f"load average (1, 5, 15 min) at start: {_load()}", flush=True)
     t0 = time.perf_counter()
-    results, matmul, convs = measure(args)
-    summary = report(results, matmul, convs, args)
+    results, matmul, alone, convs = measure(args)
+    summary = report(results, matmul, alone, convs, args)
     print(f"load average at end: {_load()}; total time {time.perf_counter() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as f:

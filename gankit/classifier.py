@@ -34,7 +34,7 @@ from gankit.registry import ComponentSpec, Registry, resolve
 FEATURES_LAYER = "features"
 LOGITS_LAYER = "logits"
 FEATURE_DIM = 256
-PRECISIONS = ("mixed_bfloat16", "float32")
+PRECISIONS = ("auto", "mixed_bfloat16", "float32")
 _EVAL_BATCH = 500
 
 
@@ -54,10 +54,11 @@ class ClassifierConfig:
     """Seeds the split, the weights, the order of the examples and the augmentation."""
     width: int = 48
     """Channels of the first block; the second and third have twice and four times as many."""
-    precision: str = "mixed_bfloat16"
+    precision: str = "auto"
     """``mixed_bfloat16`` computes in bfloat16 with float32 weights (on a CPU with AMX,
     convolutions run several times faster, a whole run about 1.4x); ``float32`` computes in
-    float32. The saved model is float32 either way."""
+    float32; ``auto`` picks the faster of the two on this machine, as ``train.precision:
+    auto`` does (``gankit.training.precision``). The saved model is float32 either way."""
     learning_rate: float = 0.2
     """The peak learning rate, reached after the warm-up (for batch_size 256)."""
     weight_decay: float = 5e-3
@@ -77,6 +78,18 @@ class ClassifierConfig:
             fail("seed", "an integer from 0 to 2**32 - 1", self.seed)
         if self.precision not in PRECISIONS:
             fail("precision", " or ".join(PRECISIONS), self.precision)
+
+
+def _precision(requested: str):
+    """What ``--precision`` resolves to here: float16 is not offered (its loss scaling is
+    the trainer's), so ``auto`` on a float16 GPU computes in float32."""
+    from gankit.training.precision import Choice, choose
+
+    choice = choose(requested)
+    if choice.policy == "mixed_float16":
+        return Choice(requested, "float32", choice.reason + "; train-classifier offers no "
+                      "float16 (it has no loss scaling)")
+    return choice
 
 
 @dataclass(frozen=True)
@@ -346,15 +359,16 @@ def train_classifier(dataset: Dataset, out: str | Path,
     train_x, train_y = images[train_idx], labels[train_idx]
     held_x, held_y = images[held_idx], labels[held_idx]
     del images
+    precision = _precision(config.precision)
     show(f"training on {len(train_idx)} images of {len(names)} classes, holding out "
-         f"{len(held_idx)} ({config.holdout:g} of each class); {config.precision}")
+         f"{len(held_idx)} ({config.holdout:g} of each class); {precision.describe()}")
 
     keras.utils.set_random_seed(config.seed)
     statistics = dict(mean=train_x.mean(axis=(0, 1, 2), dtype=np.float64).tolist(),
                       variance=np.maximum(train_x.var(axis=(0, 1, 2), dtype=np.float64),
                                           1e-6).tolist())
     model = build_classifier(train_x.shape[1:], len(names), width=config.width,
-                             precision=config.precision, **statistics)
+                             precision=precision.policy, **statistics)
     _compile(model, config, steps=config.epochs * math.ceil(len(train_x) / config.batch_size))
     fit_started = time.perf_counter()
     history = model.fit(_batches(train_x, train_y, config.batch_size, config.seed),
@@ -388,7 +402,9 @@ def train_classifier(dataset: Dataset, out: str | Path,
         "feature_dim": FEATURE_DIM,
         "logits_layer": LOGITS_LAYER,
         "dataset": description or {"type": type(dataset).__name__, **dataset.get_config()},
-        "settings": asdict(config),
+        "settings": {**asdict(config), "precision": precision.policy,
+                     "precision_requested": config.precision,
+                     "precision_reason": precision.reason},
         "epochs": config.epochs,
         "seed": config.seed,
         "seconds": round(seconds, 1),

@@ -100,10 +100,11 @@ def _parser() -> argparse.ArgumentParser:
                                  "(default 0)")
     classifier.add_argument("--width", type=int, default=48, metavar="W",
                             help="channels of the first block; then 2W and 4W (default 48)")
-    classifier.add_argument("--precision", choices=("mixed_bfloat16", "float32"),
-                            default="mixed_bfloat16",
-                            help="compute in bfloat16 (default; faster on CPUs with AMX or "
-                                 "AVX-512 BF16) or float32; the saved model is float32")
+    classifier.add_argument("--precision", choices=("auto", "mixed_bfloat16", "float32"),
+                            default="auto",
+                            help="compute in bfloat16 (faster on CPUs with AMX or AVX-512 "
+                                 "BF16) or float32; auto (default) picks the faster here; "
+                                 "the saved model is float32")
 
     report = sub.add_parser("report", help="write a run's self-contained report.html "
                                            "(curves, sample grids, recipe, timings, machine)")
@@ -199,7 +200,21 @@ def cmd_validate(args) -> int:
     parts += "".join(f", {e}" for e in extra)
     print(f"{args.recipe}: OK: {parts}; {recipe.train.steps} steps of batch "
           f"{recipe.train.batch_size}")
+    warning = _precision_warning(recipe.train.precision)
+    if warning:
+        print(f"gankit: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _precision_warning(precision: str) -> str | None:
+    """The emulated-precision warning, where the CPU alone decides it (no TensorFlow: a
+    machine that may have a GPU is left to ``gankit run``, which asks TensorFlow)."""
+    from gankit import machine
+    from gankit.training.precision import emulation_warning
+
+    if machine.gpu_may_be_present():
+        return None
+    return emulation_warning(precision)
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -327,7 +342,8 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
             warnings.simplefilter("always")
             warnings.showwarning = _show_warning
             trainer.prepare()  # builds, loads the data, restores: writes nothing
-            trainer.session.distribution.agree_on_start(trainer.start)  # multi_worker
+            trainer.session.distribution.agree_on_start(  # multi_worker
+                trainer.start, trainer.session.precision.policy)
             if trainer.nothing_left and _finished(run_dir):
                 print(f"gankit: {run_dir.path} is at step {trainer.start}; train.steps is "
                       f"{recipe.train.steps}, so nothing is left to train (extend it with "
@@ -339,7 +355,8 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
             if recipe.train.steps > trainer.start or not resume:
                 run_dir.write_recipe(recipe.to_dict())  # on resume: records an extended train.steps
             print(f"gankit: {'resuming' if resume else 'training'} {recipe.name} in "
-                  f"{run_dir.path}", file=sys.stderr)
+                  f"{run_dir.path}; precision {trainer.session.precision.describe()}",
+                  file=sys.stderr)
             try:
                 result = trainer.run()
             except Interrupted as stop:
@@ -387,7 +404,8 @@ def _train_worker(recipe, run_dir, *, resume: bool, role) -> int:
             warnings.simplefilter("always")
             warnings.showwarning = _show_warning
             trainer.prepare()
-            trainer.session.distribution.agree_on_start(trainer.start)
+            trainer.session.distribution.agree_on_start(trainer.start,
+                                                        trainer.session.precision.policy)
             if trainer.nothing_left and _finished(run_dir):
                 return 0
             own.write_recipe(recipe.to_dict())
@@ -419,9 +437,10 @@ def _finished(run_dir) -> bool:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     from gankit.checkpoints import CheckpointWarning
+    from gankit.errors import PrecisionWarning
     from gankit.run_dir import RunDirWarning
 
-    if issubclass(category, (CheckpointWarning, RunDirWarning)) or \
+    if issubclass(category, (CheckpointWarning, RunDirWarning, PrecisionWarning)) or \
             category.__name__ == "DatasetWarning":
         print(f"gankit: warning: {message}", file=sys.stderr)
 
@@ -581,6 +600,9 @@ def cmd_train_classifier(args) -> int:
     section = parse_yaml(args.dataset, "--dataset")
     spec, dataset = labelled_dataset(section, _plugins().registry)
     out = check_output(args.out)
+    warning = _precision_warning(config.precision)
+    if warning:
+        print(f"gankit: warning: {warning}", file=sys.stderr)
     _import_tensorflow_quietly()
     result = train_classifier(dataset, out, config, description=spec.to_dict())
     print(describe(result))

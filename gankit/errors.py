@@ -48,6 +48,11 @@ class TrainingError(GankitError):
     exit_code = 1
 
 
+class PrecisionWarning(UserWarning):
+    """``train.precision`` names a policy that the devices only emulate (it trains, slowly);
+    the CLI prints it as one line."""
+
+
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """Return the choice most similar to ``word``, or None if nothing is close."""
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)

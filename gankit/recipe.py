@@ -80,11 +80,14 @@ TRAIN_PARAMS: dict[str, Param] = {
                      "optimizer updates (measured fastest on CPU). With on, TensorFlow draws "
                      "other random numbers for the same seed, so runs differ from off/auto"),
     "deterministic": Param(bool, True, doc="turn on TensorFlow op determinism (bit-identical reruns)"),
-    "precision": Param(str, "float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+    "precision": Param(str, "auto", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
                        doc="the Keras dtype policy the models compute in: mixed_bfloat16 and "
                            "mixed_float16 compute in 16 bits with float32 weights, scores and "
-                           "losses (mixed_float16 with dynamic loss scaling); on a CPU with AMX "
-                           "or AVX-512 BF16, mixed_bfloat16 is several times faster"),
+                           "losses (mixed_float16 with dynamic loss scaling). auto picks the "
+                           "fastest on the devices the run trains on: mixed_bfloat16 on a CPU "
+                           "with AMX or AVX-512 BF16 (2-6x faster there) and on a GPU of "
+                           "compute capability 8.0+, mixed_float16 on 7.x, else float32 "
+                           "(docs/performance.md); run.json records the choice"),
     "steps_per_call": _IntOrWord(int, "auto", min=1, max=1000, word="auto",
                                  doc="training steps run in one compiled call (the metrics are "
                                      "read back once per call); a call still ends at every step "

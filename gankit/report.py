@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
+from gankit import machine
 from gankit.errors import GankitError
 from gankit.run_dir import RunDir, RunDirWarning, write_text_atomic
 from gankit.training.metric_names import split_per_class
@@ -97,15 +98,13 @@ def machine_info() -> dict[str, Any]:
         ``amx_bf16`` and ``avx512_bf16`` (CPU flags, None where unknown), and the versions of
         ``tensorflow``, ``keras``, ``numpy`` and ``gankit`` (None if not installed).
     """
-    cpuinfo = _read_text("/proc/cpuinfo")
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    flags_line = re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.M)
-    flags = set(flags_line.group(1).split()) if flags_line else None
+    cpu = machine.cpu()
+    flags = cpu.flags if cpu.known else None
     memory = re.search(r"^MemTotal:\s*(\d+)\s*kB", _read_text("/proc/meminfo"), re.M)
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "cpu": model.group(1).strip() if model else (platform.processor() or platform.machine()),
+        "cpu": cpu.model,
         "cores": os.cpu_count(),
         "cores_usable": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                          else os.cpu_count()),
@@ -417,6 +416,15 @@ def _timings_section(status: dict, log: LossTable) -> str:
             isinstance(status.get("finished"), (int, float)):
         rows["wall clock, start to finish"] = _duration(status["finished"] - status["started"])
     rows["losses.csv rows"] = log.rows
+    precision = status.get("precision")
+    if isinstance(precision, dict) and isinstance(precision.get("policy"), str):
+        requested = precision.get("requested")
+        rows["precision"] = (f"{precision['policy']} (train.precision: {requested}; "
+                             f"{precision.get('reason', '')})")
+        for earlier in precision.get("history", [])[:20]:
+            if isinstance(earlier, dict):
+                rows[f"precision before step {earlier.get('until_step')}"] = \
+                    earlier.get("policy")
     return f'<section id="timings"><h2>Timings</h2>{_table(rows)}</section>'
 
 

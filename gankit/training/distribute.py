@@ -321,8 +321,13 @@ class Distribution:
         """The steps per compiled call it can run (None: any)."""
         return None
 
-    def agree_on_start(self, step: int) -> None:
-        """Check that every worker resumed from the same step."""
+    def device_names(self) -> list[str]:
+        """The devices this process's replicas run on ([]: TensorFlow's default placement)."""
+        return []
+
+    def agree_on_start(self, step: int, precision: str = "") -> None:
+        """Check that every worker resumed from the same step (and, where ``precision``
+        is given, resolved ``train.precision`` to the same policy)."""
 
     def lost_worker(self, exc: BaseException) -> str | None:
         """A one-line reason if ``exc`` says another worker stopped or became unreachable."""
@@ -349,6 +354,9 @@ class ReplicatedDistribution(Distribution):
 
     def scope(self):
         return self.strategy.scope()
+
+    def device_names(self) -> list[str]:
+        return [str(d) for d in self.strategy.extended.worker_devices]
 
     @property
     def steps_per_call(self) -> int | None:
@@ -425,10 +433,12 @@ class ReplicatedDistribution(Distribution):
     def lost_worker(self, exc: BaseException) -> str | None:
         return _lost_worker(exc) if self.role.count > 1 else None
 
-    def agree_on_start(self, step: int) -> None:
+    def agree_on_start(self, step: int, precision: str = "") -> None:
         if self.role.count == 1:
             return
         import tensorflow as tf
+
+        from gankit.training.precision import PRECISIONS
 
         @tf.function
         def gather(value):
@@ -439,6 +449,13 @@ class ReplicatedDistribution(Distribution):
             raise GankitError(f"the workers resumed from different steps ({min(steps)} to "
                               f"{max(steps)}): every worker must read the same run directory "
                               f"(a shared file system); see docs/scaling.md")
+        code = PRECISIONS.index(precision) if precision in PRECISIONS else -1
+        codes = set(gather(tf.constant(code, tf.int64)).numpy().tolist())
+        if len(codes) > 1:
+            chosen = ", ".join(PRECISIONS[c] if c >= 0 else "?" for c in sorted(codes))
+            raise GankitError(f"the workers chose different precisions ({chosen}): their "
+                              f"machines differ; set train.precision to one of them for "
+                              f"every worker")
 
 
 class _LocalSteps:

@@ -335,10 +335,12 @@ class Trainer:
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_CODES}
         from gankit.report import machine_info
 
+        precision = self._precision_record(bar)
         self.run_dir.write_status(status="running", step=start, start_step=start,
                                   steps=train.steps, started=time.time(),
                                   gankit_version=__version__, pid=os.getpid(),
-                                  machine=machine_info(), class_names=self._class_names())
+                                  machine=machine_info(), class_names=self._class_names(),
+                                  precision=precision)
         t0 = time.perf_counter()
         done, logs, stopped = start, {}, None
         try:
@@ -414,6 +416,31 @@ class Trainer:
         write_report_after_run(self.run_dir.path)  # a failed report warns; the run succeeded
         return TrainResult(self.run_dir.path, done, logs, seconds, generator_file, start,
                            ema_file, stopped)
+
+    def _precision_record(self, bar: ProgressBar) -> dict:
+        """run.json's ``precision``: what ``train.precision`` resolved to and why; on resume,
+        also what the run trained with before, with a notice when it differs (a resume on
+        another machine may choose differently under ``auto``)."""
+        record = self.session.precision.as_dict()
+        if not self.resume:
+            return record
+        try:
+            before = self.run_dir.read_status().get("precision")
+        except GankitError:
+            before = None
+        history = []
+        if isinstance(before, dict):
+            history = [h for h in before.get("history", []) if isinstance(h, dict)][-20:]
+            old = before.get("policy")
+            if isinstance(old, str) and old != record["policy"]:
+                history.append({"policy": old, "until_step": self.start})
+                self._message(bar, f"train.precision {record['requested']} chose "
+                                   f"{record['policy']} on this machine ({record['reason']}); "
+                                   f"the run's steps before {self.start} computed in {old}, so "
+                                   f"it will not be bit-identical to a run that never stopped")
+        if history:
+            record["history"] = history
+        return record
 
     def _class_names(self) -> list[str] | None:
         """The dataset's class names, kept in run.json for later commands (gankit sample

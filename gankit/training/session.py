@@ -53,7 +53,9 @@ class SessionConfig:
     xla: str = "auto"
     deterministic: bool = True
     precision: str = "float32"
-    """A Keras dtype policy (``gankit.training.precision.PRECISIONS``)."""
+    """A Keras dtype policy (``gankit.training.precision.PRECISIONS``), or ``auto``: the
+    fastest on the devices the session trains on (``gankit.training.precision.choose``);
+    :attr:`TrainingSession.precision` holds what it resolved to."""
     distribute: dict = field(default_factory=lambda: {"type": "none"})
     """``train.distribute`` as :func:`gankit.training.distribute.check_distribute` gives it."""
 
@@ -97,14 +99,22 @@ class TrainingSession:
         import tensorflow as tf
 
         from gankit.training.ema import GeneratorEMA
-        from gankit.training.precision import dtype_policy, uses_loss_scaling
+        from gankit.training.precision import choose, dtype_policy, uses_loss_scaling
         from gankit.training.updates import CoreModelUpdate
 
         p, c = self.parts, self.config
+        self.precision = choose(c.precision, self.distribution)
+        if self.precision.warning:
+            import warnings
+
+            from gankit.errors import PrecisionWarning
+
+            warnings.warn(self.precision.warning, PrecisionWarning, stacklevel=2)
+        policy = self.precision.policy
         if c.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(c.seed)
-        with dtype_policy(c.precision):  # the layers keep it; the global policy is restored
+        with dtype_policy(policy):  # the layers keep it; the global policy is restored
             self.generator = p.generator.build()
             self.discriminator = p.discriminator.build()
             self.ema = None
@@ -117,7 +127,7 @@ class TrainingSession:
         self.updates = {
             role: CoreModelUpdate(model, p.optimizers[role].create(),
                                   compile_update=plan == "updates",
-                                  loss_scale=uses_loss_scaling(c.precision))
+                                  loss_scale=uses_loss_scaling(policy))
             for role, model in (("discriminator", self.discriminator),
                                 ("generator", self.generator))}
         self.augmenter = p.augmenter

@@ -9,6 +9,7 @@ from gankit.classifier import (ClassifierConfig, augment, build_classifier, labe
                                stratified_split)
 from gankit.cli import main
 from gankit.errors import DatasetError, GankitError
+from gankit.training.precision import choose
 from gankit.plugins import default_plugins
 from gankit.testing import write_image_folder
 
@@ -53,7 +54,8 @@ def test_writes_the_model_and_its_report_and_nothing_else(trained):
     assert report["epochs"] == 1 and report["seed"] == 0 and report["seconds"] > 0
     assert report["dataset"]["type"] == "cifar10" and report["dataset"]["label"] is None
     assert report["features_layer"] == "features" and report["input_range"] == [0.0, 1.0]
-    assert report["settings"]["precision"] == "mixed_bfloat16"
+    assert report["settings"]["precision"] == choose("auto").policy  # the default
+    assert report["settings"]["precision_requested"] == "auto"
     assert len(report["history"]["val_accuracy"]) == 1
 
 
@@ -229,8 +231,9 @@ def test_build_classifier_names_its_last_layers(shape):
 
 
 def test_config_defaults_and_checks():
-    assert ClassifierConfig().precision == "mixed_bfloat16"
-    with pytest.raises(GankitError, match="--precision: expected mixed_bfloat16 or float32"):
+    assert ClassifierConfig().precision == "auto"
+    with pytest.raises(GankitError,
+                       match="--precision: expected auto or mixed_bfloat16 or float32"):
         ClassifierConfig(precision="float16")
     with pytest.raises(GankitError, match="--seed"):
         ClassifierConfig(seed=-1)

@@ -24,7 +24,12 @@ from gankit_dcgan.generator import FrogDCGANGenerator
 
 FROG = Path(__file__).parents[2] / "recipes" / "frog_dcgan.yaml"
 
-LATENT, SIZE, BATCH, STEPS = 8, 24, 3, 4
+# Two steps: both updates of each, with RMSprop's running average already carried from the
+# first step into the second. Further steps compare float noise more than the recipe: on an
+# AMD EPYC (Zen 4, AVX-512) with oneDNN and xla off, the third step turns a rounding
+# difference of 2e-6 into 3.5e-3 of the generator's update (RMSprop divides tiny gradients
+# by their own size), while on the other CPUs measured 4 steps agree to 1e-6.
+LATENT, SIZE, BATCH, STEPS = 8, 24, 3, 2
 
 
 def _models(seed):

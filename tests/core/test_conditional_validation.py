@@ -222,7 +222,7 @@ def test_the_conditional_recipe_resolves_to_a_conditional_sngan_on_all_ten_class
     dataset = recipe.create("dataset")
     assert dataset.config["labels"] is True and len(dataset.class_names) == 10
     assert recipe.spec("loss").type == "hinge" and recipe.spec("augmenter").type == "diffaugment"
-    assert recipe.ema is not None and recipe.train.precision == "mixed_bfloat16"
+    assert recipe.ema is not None and recipe.train.precision == "auto"
     assert recipe.train.grid_size == 10  # one row per class
     with pytest.raises(RecipeError, match="dataset.labels: "):
         load_recipe(ROOT / "recipes" / "cifar10_conditional.yaml", ["dataset.labels=false"])

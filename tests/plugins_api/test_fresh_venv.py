@@ -2,7 +2,8 @@
 install a plugin (the docs' example, or a `gankit new-plugin` skeleton), see it in
 `gankit plugins`, train its recipe for a few steps, run its own tests.
 
-The venv sees the system's site-packages so that TensorFlow is not installed again; gankit
+The venv sees the site-packages of the Python that runs the tests (the system's, or those
+of the virtualenv gankit is installed in), so that TensorFlow is not installed again; gankit
 and the plugins are installed into the venv itself (``--no-deps``), and the tests check
 that the venv's copies are the ones used.
 """
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sysconfig
 import venv as venv_module
 from pathlib import Path
 
@@ -26,16 +28,30 @@ TIMEOUT = 300
 
 
 class Venv:
-    """A virtual environment with the system's site-packages visible."""
+    """A virtual environment that sees the running Python's site-packages after its own.
+
+    ``system_site_packages`` would show the *base* interpreter's site-packages, which lack
+    TensorFlow when the tests run in a virtualenv; a ``.pth`` file naming the running
+    Python's site-packages folders shows them instead, behind the venv's own (their own
+    ``.pth`` files, such as an editable install of gankit, are not run).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        venv_module.EnvBuilder(system_site_packages=True, with_pip=False).create(path)
         self.bin = path / "bin"
         self.python = str(self.bin / "python")
+        self._create(with_pip=False)
         if self.run(self.python, "-m", "pip", "--version").returncode != 0:
-            venv_module.EnvBuilder(system_site_packages=True, with_pip=True,
-                                   clear=True).create(path)
+            self._create(with_pip=True)  # no pip among the running Python's packages
+
+    def _create(self, with_pip: bool) -> None:
+        venv_module.EnvBuilder(with_pip=with_pip, clear=True).create(self.path)
+        own = self.run(self.python, "-c",
+                       "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+        assert own.returncode == 0, own.stderr
+        outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+        (Path(own.stdout.strip()) / "_outer_site_packages.pth").write_text(
+            "".join(f"{folder}\n" for folder in outer))
 
     @property
     def env(self) -> dict[str, str]:

@@ -36,7 +36,7 @@ TINY_RECIPE = {
     "strategy": {"type": "gan"},
     "train": {"steps": STEPS, "batch_size": 4, "seed": 7, "shuffle": True, "sample_every": 4,
               "grid_every": 10, "grid_size": 2, "checkpoint_every": CHECKPOINT_EVERY,
-              "keep_checkpoints": KEEP},
+              "keep_checkpoints": KEEP, "precision": "float32"},  # the article's, as the models
 }
 
 

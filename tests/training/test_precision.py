@@ -42,11 +42,12 @@ def test_a_bad_precision_is_refused_at_validation(value, message):
     with pytest.raises(RecipeError) as caught:
         load_recipe(FROG, [f"train.precision={value}"])
     text = str(caught.value)
-    assert "train.precision: expected one of 'float32', 'mixed_bfloat16', 'mixed_float16'" in text
+    assert ("train.precision: expected one of 'auto', 'float32', 'mixed_bfloat16', "
+            "'mixed_float16'") in text
     assert message in text and "\n" not in text
 
 
-def test_the_default_is_float32_and_the_key_reaches_the_session():
+def test_the_article_recipe_is_float32_and_the_key_reaches_the_session():
     assert load_recipe(FROG).train.precision == "float32"
     assert load_recipe(FROG, ["train.precision=mixed_float16"]).train.precision \
         == "mixed_float16"
