@@ -198,9 +198,9 @@ def cmd_validate(args) -> int:
     if recipe.ema:
         extra.append(f"EMA {recipe.ema.decay}")
     parts += "".join(f", {e}" for e in extra)
+    warning = _precision_warning(recipe.train.precision)
     print(f"{args.recipe}: OK: {parts}; {recipe.train.steps} steps of batch "
           f"{recipe.train.batch_size}")
-    warning = _precision_warning(recipe.train.precision)
     if warning:
         print(f"gankit: warning: {warning}", file=sys.stderr)
     return 0
@@ -210,10 +210,11 @@ def _precision_warning(precision: str) -> str | None:
     """The emulated-precision warning, where the CPU alone decides it (no TensorFlow: a
     machine that may have a GPU is left to ``gankit run``, which asks TensorFlow)."""
     from gankit import machine
-    from gankit.training.precision import emulation_warning
+    from gankit.training.precision import check_usable, emulation_warning
 
     if machine.gpu_may_be_present():
         return None
+    check_usable(precision)  # a policy that would crash TensorFlow: one line, exit 2
     return emulation_warning(precision)
 
 
@@ -318,6 +319,7 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
     changed.
     """
     recipe.create("dataset").preflight()  # a missing data folder answers before TensorFlow loads
+    _precision_warning(recipe.train.precision)  # refuses what would crash (the run warns)
     if recipe.metrics is not None:
         from gankit.registry import create, using_registry
 

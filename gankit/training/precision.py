@@ -91,6 +91,7 @@ def choose_for(requested: str, devices: Sequence[Device], cpu: machine.CPU | Non
     devices = list(devices) or [Device("cpu", cpu.model)]
     picks = [_fastest(device, cpu) for device in devices]
     if requested != AUTO:
+        check_usable(requested, cpu, on_cpu=all(d.kind == "cpu" for d in devices))
         warning = emulation_warning(requested, devices, cpu)
         return Choice(requested, requested, "set in the recipe", warning)
     order = {"float32": 0, "mixed_float16": 1, "mixed_bfloat16": 2}
@@ -98,6 +99,28 @@ def choose_for(requested: str, devices: Sequence[Device], cpu: machine.CPU | Non
     if len({p for p, _ in picks}) > 1:
         policy, reason = "float32", "the devices of train.distribute differ in what they run fast"
     return Choice(AUTO, policy, reason)
+
+
+def check_usable(policy: str, cpu: machine.CPU | None = None, on_cpu: bool = True) -> None:
+    """Refuse a policy that would crash TensorFlow on this CPU (no TensorFlow needed).
+
+    ``mixed_bfloat16`` on a CPU whose bfloat16 units ``ONEDNN_MAX_CPU_ISA`` hides from
+    oneDNN: TensorFlow still hands bfloat16 matrix multiplications to oneDNN, which has no
+    kernel for them at that level, and the process aborts (measured on an AMD EPYC with
+    ``ONEDNN_MAX_CPU_ISA=AVX2``). ``on_cpu`` False (a GPU trains) skips the check.
+
+    Raises:
+        GankitError: with the one-line reason.
+    """
+    from gankit.errors import GankitError
+
+    cpu = cpu or machine.cpu()
+    if on_cpu and policy == "mixed_bfloat16" and cpu.bf16_flags and not cpu.bf16_units:
+        raise GankitError(f"train.precision mixed_bfloat16 cannot run with ONEDNN_MAX_CPU_ISA="
+                          f"{cpu.isa_cap}: it keeps oneDNN from this CPU's "
+                          f"{machine.unit_names(cpu.bf16_flags)}, and TensorFlow aborts in "
+                          f"its first bfloat16 matrix multiplication; unset "
+                          f"ONEDNN_MAX_CPU_ISA, or use train.precision: auto (float32 here)")
 
 
 def _fastest(device: Device, cpu: machine.CPU) -> tuple[str, str]:

@@ -178,3 +178,39 @@ def test_precision_module_needs_no_tensorflow():
             "choose_for('auto', []); assert 'tensorflow' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
     assert precision.CHOICES[0] == "auto"
+
+
+def test_a_oneDNN_cap_below_the_units_counts_as_no_units_and_forced_bfloat16_is_refused():
+    capped = machine.CPU("AMD EPYC 9004", "x86_64", ZEN4.flags, isa_cap="AVX2")
+    choice = choose_for("auto", [Device("cpu")], capped)
+    assert choice.policy == "float32"
+    assert choice.reason == "ONEDNN_MAX_CPU_ISA=AVX2 keeps oneDNN from this CPU's AVX-512 BF16"
+    with pytest.raises(Exception, match="cannot run with ONEDNN_MAX_CPU_ISA=AVX2") as caught:
+        choose_for("mixed_bfloat16", [Device("cpu")], capped)
+    assert "\n" not in str(caught.value)
+    choose_for("mixed_bfloat16", [Device("gpu", "A100", (8, 0))], capped)  # a GPU trains
+    for cap in ("avx512_core_bf16", "AVX512_CORE_AMX", "ALL", "not-an-isa"):
+        uncapped = machine.CPU("AMD EPYC 9004", "x86_64", ZEN4.flags, isa_cap=cap)
+        assert uncapped.bf16_units == ("avx512_bf16",), cap
+    amx_capped = machine.CPU("Xeon", "x86_64", AMX.flags, isa_cap="AVX512_CORE_BF16")
+    assert amx_capped.bf16_units == ("avx512_bf16",)
+
+
+def test_validate_and_run_refuse_bfloat16_under_the_cap_before_tensorflow(tmp_path):
+    env = {**__import__("os").environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    images = write_image_folder(tmp_path / "img", 2, 32, 32)
+    code = ("import sys; from gankit import machine; from gankit.cli import main; "
+            "machine.cpu = lambda: machine.parse_cpuinfo('model name : EPYC\\nflags : avx2 "
+            "avx512_bf16\\n', 'x86_64', 'AVX2'); machine.gpu_may_be_present = lambda: False; "
+            f"code = main([sys.argv[1], {str(ROOT / 'recipes' / 'frog_fast.yaml')!r}, '--set', "
+            "'train.precision=mixed_bfloat16', '--set', "
+            f"'dataset={{type: image_folder, path: {images}}}', '--out', "
+            f"{str(tmp_path / 'run')!r}][:None if sys.argv[1] == 'run' else 4]); "
+            "assert 'tensorflow' not in sys.modules; sys.exit(code)")
+    for command in ("validate", "run"):
+        result = subprocess.run([sys.executable, "-c", code, command], capture_output=True,
+                                text=True, timeout=120, env=env)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("gankit: error: train.precision mixed_bfloat16 cannot "
+                                        "run with ONEDNN_MAX_CPU_ISA=AVX2")
+        assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
