@@ -162,9 +162,7 @@ class GankitLoop:
         raw = load_raw(recipe_file)
         raw.pop("callbacks", None)  # a snapshot callback has nothing to do here
         raw.pop("metrics", None)
-        raw["dataset"] = {"type": "random_images", **(
-            {"scale": raw["dataset"]["scale"]} if isinstance(raw.get("dataset"), dict)
-            and "scale" in raw["dataset"] else {})}
+        raw["dataset"] = {"type": "random_images"}
         raw["train"].update(steps=total_steps, batch_size=batch, xla=variant.get("xla", "auto"),
                             deterministic=variant.get("det", "on") == "on",
                             precision=variant.get("prec", raw["train"].get("precision", "auto")),

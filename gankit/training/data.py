@@ -14,6 +14,7 @@ index, inside the ``tf.data`` map), so a dataset need not fit in memory.
 from __future__ import annotations
 
 import base64
+import os
 import re
 from typing import Any
 
@@ -261,7 +262,17 @@ def group_steps(calls, fetch):
 
     def one_call(first, k):
         return (tf.data.Dataset.range(first, first + k)
-                .map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .map(fetch, num_parallel_calls=_PARALLEL_READS, deterministic=True)
                 .batch(k))
 
-    return plan.flat_map(one_call).prefetch(1)
+    # No tf.data autotuning here: every call adds a sub-pipeline to the autotuner's model,
+    # whose optimisation then grows with the run (after 90 s of frog_fast, deleting the
+    # iterator waited 53 s for it, and it competes with the steps for the 2 cores).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return plan.flat_map(one_call).prefetch(1).with_options(options)
+
+
+_PARALLEL_READS = max(2, min(8, os.cpu_count() or 2))
+"""Steps of a call read in parallel (their batches are gathered from memory or decoded
+from image files)."""
