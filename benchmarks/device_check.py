@@ -78,16 +78,9 @@ def _speed(log, json_file: Path, batch_sizes: list[int]) -> list[dict]:
 
 def _frog_fast(log, data: str | None, minutes: float, work: Path) -> dict:
     if data is None:
-        import numpy as np
-        from PIL import Image
+        from gankit.testing import write_image_folder
 
-        folder = work / "random_frogs"
-        folder.mkdir()
-        rng = np.random.default_rng(0)
-        for i in range(5000):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
-                folder / f"{i:04d}.png")
-        data = str(folder)
+        data = str(write_image_folder(work / "random_frogs", 5000, 32, 32))
     run = work / "frog_fast"
     command = [sys.executable, "-m", "gankit", "run", str(ROOT / "recipes" / "frog_fast.yaml"),
                "--out", str(run), "--quiet",

@@ -35,7 +35,7 @@ The configurations timed are a list of variants (``DEFAULT_VARIANTS``, ``QUICK_V
 
 Usage::
 
-    python benchmarks/frog_dcgan_speed.py            # about 9 minutes on 2 cores
+    python benchmarks/frog_dcgan_speed.py            # 9 minutes for batch 2 and 20, more for 64
     python benchmarks/frog_dcgan_speed.py --quick    # about 2 minutes: rougher, fewer variants
     python benchmarks/frog_dcgan_speed.py --batch-sizes 2 --variants transcription \\
         gankit:xla=off "gankit:xla=off,env=TF_ENABLE_ONEDNN_OPTS:0"
