@@ -421,7 +421,8 @@ def _timings_section(status: dict, log: LossTable) -> str:
         requested = precision.get("requested")
         rows["precision"] = (f"{precision['policy']} (train.precision: {requested}; "
                              f"{precision.get('reason', '')})")
-        for earlier in precision.get("history", [])[:20]:
+        history = precision.get("history")
+        for earlier in history[:20] if isinstance(history, list) else []:
             if isinstance(earlier, dict):
                 rows[f"precision before step {earlier.get('until_step')}"] = \
                     earlier.get("policy")

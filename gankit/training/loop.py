@@ -430,7 +430,9 @@ class Trainer:
             before = None
         history = []
         if isinstance(before, dict):
-            history = [h for h in before.get("history", []) if isinstance(h, dict)][-20:]
+            earlier = before.get("history")
+            history = [h for h in (earlier if isinstance(earlier, list) else [])
+                       if isinstance(h, dict)][-20:]
             old = before.get("policy")
             if isinstance(old, str) and old != record["policy"]:
                 history.append({"policy": old, "until_step": self.start})

@@ -152,6 +152,9 @@ def test_a_run_records_its_choice_and_a_resume_elsewhere_says_it_differs(tiny, t
 def test_the_resume_notice_is_printed(tiny, tmp_path, monkeypatch, capsys):
     _on(monkeypatch, ZEN4)
     run = run_recipe(tiny, tmp_path / "run", steps=2)
+    status = json.loads((run.run_dir / "run.json").read_text())
+    status["precision"]["history"] = 7  # a hand-edited record does not stop the resume
+    (run.run_dir / "run.json").write_text(json.dumps(status))
     _on(monkeypatch, AVX2)
     capsys.readouterr()
     assert main(["resume", str(run.run_dir), "--quiet", "--set", "train.steps=4"]) == 0
@@ -159,6 +162,8 @@ def test_the_resume_notice_is_printed(tiny, tmp_path, monkeypatch, capsys):
     assert ("train.precision auto chose float32 on this machine (this CPU has no AMX or "
             "AVX-512 BF16") in err
     assert "the run's steps before 2 computed in mixed_bfloat16" in err
+    history = json.loads((run.run_dir / "run.json").read_text())["precision"]["history"]
+    assert history == [{"policy": "mixed_bfloat16", "until_step": 2}]
 
 
 def test_run_warns_about_a_forced_emulated_policy_and_trains(tiny, tmp_path, monkeypatch):
@@ -214,3 +219,18 @@ def test_validate_and_run_refuse_bfloat16_under_the_cap_before_tensorflow(tmp_pa
         assert result.stderr.startswith("gankit: error: train.precision mixed_bfloat16 cannot "
                                         "run with ONEDNN_MAX_CPU_ISA=AVX2")
         assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("record", [
+    {"policy": "float32", "history": {"a": 1}}, {"policy": "float32", "history": "xyz"},
+    {"policy": 5}, "float32", [1, 2], {"policy": "float32", "history": [1, {"policy": []}]},
+    {"policy": "float32", "reason": {"deep": [1] * 3}, "requested": None},
+])
+def test_a_hostile_precision_record_in_run_json_still_gives_a_report(tmp_path, record):
+    from gankit.report import write_report
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"status": "completed", "precision": record}))
+    page = write_report(run).read_text()
+    assert "<html" in page.lower()
