@@ -98,12 +98,18 @@ def _frog_fast(log, data: str | None, minutes: float, work: Path) -> dict:
             "wall": round(time.perf_counter() - t0, 1), "data": data}
 
 
+def _gpu_name(gpu: dict) -> str:
+    capability = ".".join(map(str, gpu.get("compute_capability") or ["?"]))
+    return f"{gpu.get('device_name', gpu['name'])} (compute capability {capability})"
+
+
 def _table(info: dict) -> str:
-    lines = [f"GPU: {', '.join(g.get('device_name', g['name']) + ' (compute capability ' + '.'.join(map(str, g.get('compute_capability') or ['?'])) + ')' for g in info['gpus']) or 'none'}",
-             "", "| check | result |", "|---|---|"]
+    lines = [f"GPU: {', '.join(map(_gpu_name, info['gpus'])) or 'none'}", "",
+             "| check | result |", "|---|---|"]
     tests = info["tests"]
-    lines.append(f"| tests/device | {', '.join(f'{n} {w}' for w, n in tests['counts'].items()) or 'no result'}"
-                 f" in {tests['seconds']} s{'; ' + '; '.join(tests['failed']) if tests['failed'] else ''} |")
+    counts = ", ".join(f"{n} {word}" for word, n in tests["counts"].items()) or "no result"
+    failed = "".join(f"; {line}" for line in tests["failed"])
+    lines.append(f"| tests/device | {counts} in {tests['seconds']} s{failed} |")
     ff = info["frog_fast"]
     if "error" in ff:
         lines.append(f"| frog_fast, {info['minutes']} min | failed: {ff['error']} |")
