@@ -198,7 +198,7 @@ def cmd_validate(args) -> int:
     if recipe.ema:
         extra.append(f"EMA {recipe.ema.decay}")
     parts += "".join(f", {e}" for e in extra)
-    warning = _precision_warning(recipe.train.precision)
+    warning = _precision_preflight(recipe.train.precision)
     print(f"{args.recipe}: OK: {parts}; {recipe.train.steps} steps of batch "
           f"{recipe.train.batch_size}")
     if warning:
@@ -206,9 +206,10 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def _precision_warning(precision: str) -> str | None:
-    """The emulated-precision warning, where the CPU alone decides it (no TensorFlow: a
-    machine that may have a GPU is left to ``gankit run``, which asks TensorFlow)."""
+def _precision_preflight(precision: str) -> str | None:
+    """Before TensorFlow loads: refuse a precision that would crash it on this CPU (one
+    line, exit 2), and return the emulated-precision warning, where the CPU alone decides
+    them (a machine that may have a GPU is left to the session, which asks TensorFlow)."""
     from gankit import machine
     from gankit.training.precision import check_usable, emulation_warning
 
@@ -319,7 +320,7 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
     changed.
     """
     recipe.create("dataset").preflight()  # a missing data folder answers before TensorFlow loads
-    _precision_warning(recipe.train.precision)  # refuses what would crash (the run warns)
+    _precision_preflight(recipe.train.precision)  # the session warns, knowing the devices
     if recipe.metrics is not None:
         from gankit.registry import create, using_registry
 
@@ -602,7 +603,7 @@ def cmd_train_classifier(args) -> int:
     section = parse_yaml(args.dataset, "--dataset")
     spec, dataset = labelled_dataset(section, _plugins().registry)
     out = check_output(args.out)
-    warning = _precision_warning(config.precision)
+    warning = _precision_preflight(config.precision)
     if warning:
         print(f"gankit: warning: {warning}", file=sys.stderr)
     _import_tensorflow_quietly()

@@ -89,16 +89,15 @@ def choose_for(requested: str, devices: Sequence[Device], cpu: machine.CPU | Non
     if requested not in CHOICES:
         raise ValueError(f"precision must be one of {', '.join(CHOICES)}, got {requested!r}")
     devices = list(devices) or [Device("cpu", cpu.model)]
-    picks = [_fastest(device, cpu) for device in devices]
     if requested != AUTO:
         check_usable(requested, cpu, on_cpu=all(d.kind == "cpu" for d in devices))
         warning = emulation_warning(requested, devices, cpu)
         return Choice(requested, requested, "set in the recipe", warning)
-    order = {"float32": 0, "mixed_float16": 1, "mixed_bfloat16": 2}
-    policy, reason = min(picks, key=lambda pick: order[pick[0]])
-    if len({p for p, _ in picks}) > 1:
-        policy, reason = "float32", "the devices of train.distribute differ in what they run fast"
-    return Choice(AUTO, policy, reason)
+    picks = [_fastest(device, cpu) for device in devices]
+    if len({policy for policy, _ in picks}) > 1:
+        return Choice(AUTO, "float32", "the devices of train.distribute differ in what they "
+                                       "run fast")
+    return Choice(AUTO, *picks[0])
 
 
 def check_usable(policy: str, cpu: machine.CPU | None = None, on_cpu: bool = True) -> None:
