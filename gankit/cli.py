@@ -148,6 +148,44 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-cache", action="store_true",
                           help="compute the reference features even if they are cached")
     evaluate.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    sweep = sub.add_parser("sweep", help="tune a recipe: timed trials one at a time, both "
+                                         "generators scored, a table and a page of grids")
+    sweep.add_argument("base", help="the base recipe .yaml that the trials change")
+    sweep.add_argument("--trials", required=True, metavar="TRIALS.yaml",
+                       help="the trials: a mapping NAME: {what: ..., set: {KEY: VALUE}, "
+                            "recipe: OTHER.yaml} (docs/sweep.md)")
+    sweep.add_argument("--minutes", required=True, type=float, metavar="M",
+                       help="training budget of each trial, minutes of wall-clock")
+    sweep.add_argument("--reference", metavar="FOLDER",
+                       help="real images the trials never train on, to score against")
+    sweep.add_argument("--train", metavar="FOLDER",
+                       help="train every trial on this folder of images (an image_folder "
+                            "dataset with the recipe's scale)")
+    sweep.add_argument("--holdout", type=float, metavar="FRACTION",
+                       help="keep this share of --train's images (the last by file name) "
+                            "out of training, to score against (instead of --reference)")
+    sweep.add_argument("--out", metavar="DIR", help="the sweep's folder (default: "
+                                                     "sweeps/<base recipe>)")
+    sweep.add_argument("-n", type=int, default=2500,
+                       help="generated images per score (default 2500, at most the "
+                            "reference's count)")
+    sweep.add_argument("--extractor", default="keras_model", metavar="NAME",
+                       help="the feature network (default keras_model: a .keras classifier, "
+                            "e.g. from gankit train-classifier, given with --set "
+                            "extractor.path=FILE)")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="K=V", help="configure the extractor, e.g. --set "
+                                           "extractor.path=classifier.keras")
+    sweep.add_argument("--snapshot-minutes", type=float, nargs="+", default=[], metavar="M",
+                       help="also score the generators of these minutes of each trial")
+    sweep.add_argument("--only", action="append", default=[], metavar="NAME",
+                       help="run only this trial (repeatable)")
+    sweep.add_argument("--rerun", action="append", default=[], metavar="NAME",
+                       help="train this trial again, discarding its result (repeatable)")
+    sweep.add_argument("--table", action="store_true",
+                       help="print the results so far as a Markdown table and stop")
+    sweep.add_argument("--quiet", action="store_true", help="no results table at the end")
     return parser
 
 
@@ -617,3 +655,27 @@ _COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate,
 _COMMANDS["report"] = cmd_report
 _COMMANDS["evaluate"] = cmd_evaluate
 _COMMANDS["train-classifier"] = cmd_train_classifier
+
+
+def cmd_sweep(args) -> int:
+    from gankit.sweep import plan_sweep, read_state, run_sweep, table
+
+    if args.table:
+        state = read_state(Path(args.out) if args.out else Path("sweeps") / Path(args.base).stem)
+        if state is None:
+            raise GankitError("no sweep results there yet (give the sweep's --out)")
+        print(table(state))
+        return 0
+    plan = plan_sweep(args.base, args.trials, minutes=args.minutes, reference=args.reference,
+                      train=args.train, holdout=args.holdout, out=args.out, n=args.n,
+                      extractor=args.extractor, extractor_overrides=args.overrides,
+                      snapshot_minutes=args.snapshot_minutes, only=args.only,
+                      rerun=args.rerun, registry=_plugins().registry)
+    _import_tensorflow_quietly()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _show_warning
+        return run_sweep(plan, only=args.only, rerun=args.rerun, quiet=args.quiet)
+
+
+_COMMANDS["sweep"] = cmd_sweep

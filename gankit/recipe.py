@@ -120,6 +120,11 @@ EMA_PARAMS: dict[str, Param] = {
     "statistics": Param(str, "copy", choices=("copy", "average"),
                         doc="the generator's other float state (batch-norm statistics): copy "
                             "it (StyleGAN, BigGAN) or average it like the weights (timm)"),
+    "rampup": Param(float, None, nullable=True, min=0.0, min_exclusive=True, max=1.0,
+                    doc="cap the average's half-life at this share of the steps averaged so "
+                        "far (StyleGAN2-ADA's ema_rampup, e.g. 0.05), so that a short run's "
+                        "average does not carry its first weights; null: decay's half-life "
+                        "from the start"),
 }
 """The keys of the ``ema`` section (an exponential moving average of the generator's
 weights; leave the section out, or write ``ema: null``, for none)."""
@@ -189,6 +194,7 @@ class EMAConfig:
     decay: float
     start: int
     statistics: str = "copy"
+    rampup: float | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +264,8 @@ class Recipe:
             else:
                 out[kind.section] = value.to_dict()
         out["ema"] = asdict(self.ema) if self.ema else None
+        if self.ema and self.ema.rampup is None:  # the recipes (and digests) before rampup
+            del out["ema"]["rampup"]
         if self.metrics:
             out["metrics"] = asdict(self.metrics)
         out["train"] = asdict(self.train)

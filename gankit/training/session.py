@@ -29,6 +29,7 @@ class Parts:
     ema_decay: float | None = None
     ema_start: int = 0
     ema_statistics: str = "copy"
+    ema_rampup: float | None = None
 
     @classmethod
     def from_recipe(cls, recipe) -> "Parts":
@@ -41,7 +42,8 @@ class Parts:
                    augmenter=recipe.create("augmenter"),
                    ema_decay=recipe.ema.decay if recipe.ema else None,
                    ema_start=recipe.ema.start if recipe.ema else 0,
-                   ema_statistics=recipe.ema.statistics if recipe.ema else "copy")
+                   ema_statistics=recipe.ema.statistics if recipe.ema else "copy",
+                   ema_rampup=recipe.ema.rampup if recipe.ema else None)
 
 
 @dataclass
@@ -120,7 +122,7 @@ class TrainingSession:
             self.ema = None
             if p.ema_decay is not None:
                 self.ema = GeneratorEMA(self.generator, p.generator.build(), p.ema_decay,
-                                        p.ema_start, p.ema_statistics)
+                                        p.ema_start, p.ema_statistics, p.ema_rampup)
         plan = xla_plan(c.xla)
         if self.distribution.replicated:  # a replica's optimizer update is a merge_call:
             plan = "none"                 # XLA cannot compile it

@@ -6,7 +6,9 @@ import gankit
 @gankit.hookimpl
 def gankit_register_components(register):
     from gankit_nets.dcgan import DCGANDiscriminator, DCGANGenerator
+    from gankit_nets.projected import ProjectedDiscriminator
     from gankit_nets.resnet import ResNetDiscriminator, ResNetGenerator
 
-    for component in (DCGANGenerator, DCGANDiscriminator, ResNetGenerator, ResNetDiscriminator):
+    for component in (DCGANGenerator, DCGANDiscriminator, ResNetGenerator, ResNetDiscriminator,
+                      ProjectedDiscriminator):
         register(component)

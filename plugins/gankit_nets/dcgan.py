@@ -49,6 +49,11 @@ class DCGANGenerator(Generator):
     -> [Conv2DTranspose(C, 4, strides 2, 'same') -> BN -> ReLU], C = 4F, 2F (, F for 64x64)
     -> Conv2DTranspose(channels, 4, strides 2, 'same', tanh)
 
+    With ``upsample: nearest`` (or ``bilinear``) each Conv2DTranspose is a resize to twice
+    the size then a Conv2D(C, 3, 'same'): the transposed convolution's uneven overlap makes
+    the checkerboard pattern of early DCGAN images (Odena, Dumoulin and Olah, "Deconvolution
+    and Checkerboard Artifacts", 2016), which a resize does not.
+
     where F is ``base_filters``: for 64x64 this is the PyTorch DCGAN example (512, 256, 128,
     64 channels; Radford et al.'s figure 1 is F = 128); 32x32 drops the 32x32 stage. Layers
     followed by batch norm have no bias (batch norm cancels it). Every kernel is initialised from
@@ -81,6 +86,11 @@ class DCGANGenerator(Generator):
                                    "spectral normalization"),
         "num_classes": num_classes_param("concatenates a learned class embedding to the "
                                          "latent"),
+        "upsample": Param(str, "transpose", choices=("transpose", "nearest", "bilinear"),
+                          doc="how each stage doubles the size: a 4x4 stride-2 transposed "
+                              "convolution (the paper), or a nearest or bilinear resize then "
+                              "a 3x3 convolution (no checkerboard pattern; 2.25x the "
+                              "multiply-adds)"),
     }
 
     def __init__(self, **config):
@@ -94,6 +104,15 @@ class DCGANGenerator(Generator):
         c = self.config
         sn = functools.partial(spectral_norm_if, c["spectral_norm"])
         filters = 8 * c["base_filters"]
+
+        def up(x, channels, name, **kwargs):
+            if c["upsample"] == "transpose":
+                return sn(layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
+                                                 kernel_initializer=_dcgan_init(), name=name,
+                                                 **kwargs))(x)
+            x = layers.UpSampling2D(2, interpolation=c["upsample"], name=f"{name}_resize")(x)
+            return sn(layers.Conv2D(channels, 3, padding="same", kernel_initializer=_dcgan_init(),
+                                    name=name, **kwargs))(x)
 
         z = keras.Input(shape=(c["latent_dim"],), name="latent")
         inputs, x = z, z
@@ -109,11 +128,8 @@ class DCGANGenerator(Generator):
         x = bn_relu(x, "project")
         for i in range(1, _steps(c["height"])):
             filters //= 2
-            x = sn(layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False,
-                                          kernel_initializer=_dcgan_init(), name=f"up{i}"))(x)
-            x = bn_relu(x, f"up{i}")
-        x = sn(layers.Conv2DTranspose(c["channels"], 4, strides=2, padding="same",
-                                      kernel_initializer=_dcgan_init(), name="to_image"))(x)
+            x = bn_relu(up(x, filters, f"up{i}", use_bias=False), f"up{i}")
+        x = up(x, c["channels"], "to_image")
         # The image in float32 under a mixed precision policy, as Keras advises for a
         # model's output (under float32 the same tanh as an activation of "to_image").
         x = layers.Activation("tanh", dtype="float32", name="to_image_tanh")(x)

@@ -164,6 +164,20 @@ def test_generators_pass_the_conformance_kit(gen):
     assert check_generator(gen).passed == MODEL_CHECKS
 
 
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_dcgan_upsampling_by_resize_then_convolution(mode):
+    gen = tiny_dcgan_g(upsample=mode)
+    assert check_generator(gen).passed == MODEL_CHECKS
+    model = gen.build()
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert "Conv2DTranspose" not in kinds
+    assert kinds.count("UpSampling2D") == 3 and model.output_shape[1:3] == (32, 32)
+    assert model.get_layer("up1_resize").interpolation == mode
+    assert model.get_layer("up1").kernel_size == (3, 3)
+    assert [type(layer).__name__ for layer in tiny_dcgan_g().build().layers].count(
+        "Conv2DTranspose") == 3  # the default is the paper's
+
+
 @pytest.mark.parametrize("disc", [tiny_dcgan_d(), tiny_dcgan_d(64, spectral_norm=True),
                                   tiny_resnet_d(), tiny_resnet_d(spectral_norm=False)],
                          ids=["dcgan32", "dcgan64_sn", "resnet_sn", "resnet"])
