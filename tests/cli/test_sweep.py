@@ -249,6 +249,30 @@ def test_a_hand_edited_state_still_gives_a_table_and_files(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[2] == ("| `good` | a \\| b c | 12 | 24 | – | – | 3.50 | 0.100 ± 0.010 |")
     assert sum("damaged entry" in line for line in lines) == 3
-    assert "3.5" in sweep_module.results_csv(state).splitlines()[1]
-    assert len(sweep_module.scores_csv(state).splitlines()) == 2
+    rows = list(csv.DictReader(sweep_module.results_csv(state).splitlines(keepends=True)))
+    assert (rows[0]["trial"], rows[0]["fid_trained"]) == ("good", "3.5")
+    scores = list(csv.reader(sweep_module.scores_csv(state).splitlines()))[1:]
+    assert [(r[0], r[5]) for r in scores] == [("good", "3.5"), ("text", ""), ("bool", "")]
     assert "grids/good-trained.png" in sweep_module.page(state)
+
+
+@pytest.mark.parametrize("base, trials", [
+    ("benchmarks/frog_fast_sweep_base.yaml", "benchmarks/sweeps/frog_fast_amx.yaml"),
+    ("benchmarks/sweeps/frog_fast_040.yaml", "benchmarks/sweeps/frog_fast_avx2_5min.yaml"),
+    ("benchmarks/sweeps/frog_fast_040.yaml", "benchmarks/sweeps/frog_fast_avx2_15min.yaml"),
+])
+def test_the_shipped_sweeps_plan(files, tmp_path, monkeypatch, base, trials):
+    """Every trial of the frog_fast sweeps in benchmarks/sweeps/ is a recipe gankit accepts,
+    as docs/frog_fast.md runs them (the projected trials find their backbone in classifiers/
+    of the folder the sweep runs from)."""
+    from gankit.sweep import plan_sweep
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "classifiers").mkdir()
+    (tmp_path / "classifiers" / "backbone_w16_s1.keras").write_bytes(b"")
+    plan = plan_sweep(str(ROOT / base), str(ROOT / trials), minutes=2.7,
+                      reference=None, train=str(files / "frogs"), holdout=0.5, n=6,
+                      extractor_overrides=[f"extractor.path={files / 'clf.keras'}"],
+                      snapshot_minutes=[0.9, 1.8], out=str(tmp_path / "out"))
+    assert len(plan.trials) == len(yaml.safe_load((ROOT / trials).read_text()))
+    assert all(t.digest for t in plan.trials)
