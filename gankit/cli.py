@@ -658,10 +658,10 @@ _COMMANDS["train-classifier"] = cmd_train_classifier
 
 
 def cmd_sweep(args) -> int:
-    from gankit.sweep import plan_sweep, read_state, run_sweep, table
+    from gankit.sweep import default_out, plan_sweep, read_state, run_sweep, table
 
     if args.table:
-        state = read_state(Path(args.out) if args.out else Path("sweeps") / Path(args.base).stem)
+        state = read_state(Path(args.out) if args.out else default_out(args.base))
         if state is None:
             raise GankitError("no sweep results there yet (give the sweep's --out)")
         print(table(state))

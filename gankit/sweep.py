@@ -150,6 +150,11 @@ def _overrides(name: str, body: dict[str, Any], source: str) -> list[str]:
     return items
 
 
+def default_out(base: str | Path) -> Path:
+    """Where a sweep of ``base`` goes without ``--out``: ``sweeps/<its stem>``."""
+    return Path("sweeps") / Path(base).stem
+
+
 def plan_sweep(base: str, trials_file: str, *, minutes: float, reference: str | None,
                train: str | None = None, holdout: float | None = None,
                out: str | None = None, n: int = 2500, extractor: str = "keras_model",
@@ -214,7 +219,7 @@ def plan_sweep(base: str, trials_file: str, *, minutes: float, reference: str | 
     elif reference is None:
         raise GankitError("give --reference FOLDER (real images the trials never train on) or "
                           "--train FOLDER --holdout FRACTION")
-    out_path = Path(out) if out else Path("sweeps") / base_path.stem
+    out_path = Path(out) if out else default_out(base_path)
     out_path = out_path.expanduser().absolute()
     if out_path.exists() and not out_path.is_dir():
         raise GankitError(f"--out {out_path}: exists and is not a folder")
