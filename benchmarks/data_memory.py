@@ -80,9 +80,9 @@ def memory_worker(folder: str, mode: str) -> dict:
 def step_worker(folder: str, batch: int, rounds: int, steps: int) -> dict:
     import numpy as np
 
-    from gankit.plugins import load_plugins
-    from gankit.recipe import load_raw, validate
-    from gankit.run_dir import RunDir
+    from gankit.plugin.manager import load_plugins
+    from gankit.recipe.validation import load_raw, validate
+    from gankit.rundir.run_dir import RunDir
     from gankit.training.data import ArraySource, step_batches
     from gankit.training.loop import Trainer
 

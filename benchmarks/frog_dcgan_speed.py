@@ -149,9 +149,9 @@ class GankitLoop:
 
     def __init__(self, variant: Variant, batch: int, total_steps: int, workdir: str,
                  recipe_file: str | None = None):
-        from gankit.plugins import load_plugins
-        from gankit.recipe import load_raw, validate
-        from gankit.run_dir import RunDir
+        from gankit.plugin.manager import load_plugins
+        from gankit.recipe.validation import load_raw, validate
+        from gankit.rundir.run_dir import RunDir
         from gankit.training.data import step_batches
         from gankit.training.loop import Trainer
 

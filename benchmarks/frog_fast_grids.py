@@ -22,7 +22,7 @@ def panel(spec: str, rows: int, columns: int, seed: int):
     import keras
     import numpy as np
 
-    from gankit.images import make_grid, to_uint8
+    from gankit.util.images import make_grid, to_uint8
 
     title, _, rest = spec.partition("=")
     path, _, value_range = rest.partition(":")

@@ -64,9 +64,9 @@ def _plugin():
 
 def worker(batch: int, steps_per_call: str, setting: str, warm: int, total: int) -> dict:
     from gankit.interfaces import Callback
-    from gankit.plugins import load_plugins
-    from gankit.recipe import load_raw, validate
-    from gankit.run_dir import RunDir
+    from gankit.plugin.manager import load_plugins
+    from gankit.recipe.validation import load_raw, validate
+    from gankit.rundir.run_dir import RunDir
     from gankit.training.loop import Trainer
 
     plugins = load_plugins(extra=[("benchmark", _plugin())])

@@ -3,14 +3,16 @@
 Importing gankit does not import TensorFlow.
 """
 
+from gankit import _compat
+from gankit._version import __version__
 from gankit.errors import GankitError
-from gankit.hookspecs import hookimpl
+from gankit.plugin.spec import hookimpl
 from gankit.interfaces import (Augmenter, Batch, Callback, Component, DataSource, Dataset,
                                Discriminator, Examples, GANModels, Generator, Loss, Optimizer,
                                Regularizer, RegularizerInputs, Schedule, StepOutputs, Strategy)
 from gankit.params import REQUIRED, Param
 
-__version__ = "0.4.0"
+_compat.install()  # 0.4 import paths keep working for one version, with a DeprecationWarning
 
 __all__ = ["Augmenter", "Batch", "Callback", "Component", "DataSource", "Dataset",
            "Discriminator", "Examples", "GANModels", "GankitError", "Generator", "Loss",

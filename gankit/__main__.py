@@ -1,3 +1,3 @@
-from gankit.cli import main
+from gankit.cli.main import main
 
 raise SystemExit(main())

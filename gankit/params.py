@@ -171,7 +171,7 @@ class Param:
 
 def _component(kind: str, value: Any, path: str) -> dict[str, Any]:
     """A nested component section, checked against the registry and constructed."""
-    from gankit.registry import current_registry, resolve
+    from gankit.plugin.registry import current_registry, resolve
 
     spec = resolve(current_registry(), kind, value, path)
     try:

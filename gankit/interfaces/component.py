@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 from gankit.params import Param, check_params
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gankit.recipe import Recipe
+    from gankit.recipe.validation import Recipe
 
 
 class Component(abc.ABC):

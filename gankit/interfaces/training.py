@@ -4,7 +4,7 @@ strategy that combines them into one step.
 A strategy receives its parts; it never builds them. The core (``gankit.training``) builds
 the models and the parts from the recipe, owns gradient application (:class:`ModelUpdate`:
 loss scaling, clipping, the XLA-compiled update, cross-replica reduction), the EMA of the
-generator, randomness (:class:`~gankit.training.context.StepContext`) and every piece of
+generator, randomness (:class:`~gankit.interfaces.context.StepContext`) and every piece of
 state a checkpoint holds.
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
-    from gankit.training.context import StepContext
+    from gankit.interfaces.context import StepContext
 
 SCORE_KINDS = ("probability", "logit")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from gankit.errors import did_you_mean
-from gankit.registry import Registration
+from gankit.plugin.registry import Registration
 
 
 def check_plugin(name: str, provides: Mapping[str, Iterable[str]] | None = None
@@ -24,7 +24,7 @@ def check_plugin(name: str, provides: Mapping[str, Iterable[str]] | None = None
         AssertionError: if the plugin is not installed, failed to load, registers nothing,
             or lacks a component named in ``provides``.
     """
-    from gankit.plugins import load_plugins
+    from gankit.plugin.manager import load_plugins
 
     loaded = load_plugins()
     found = [p for p in loaded.plugins if p.name == name]

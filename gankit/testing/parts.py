@@ -1,7 +1,7 @@
 """Conformance checks for the parts a strategy receives: losses, regularizers and augmenters.
 
 Each check runs the part on tiny fixed tensors the way a compiled training step does, and
-draws its randomness from :func:`gankit.training.context.step_context`. TensorFlow is
+draws its randomness from :func:`gankit.interfaces.context.step_context`. TensorFlow is
 imported when a check runs, not before.
 """
 
@@ -32,7 +32,7 @@ _EXTREME_SCORES = {"probability": [[0.0], [1.0], [1e-30]], "logit": [[-60.0], [6
 
 
 def _context(seed: int, step: int, name: str):
-    from gankit.training.context import step_context
+    from gankit.interfaces.context import step_context
 
     return step_context(seed, step).child(name)
 

@@ -6,7 +6,7 @@ Fixtures:
     gankit_image_folder: a function ``(n=4, height=24, width=24, channels=3, seed=0)``
         writing seeded PNGs into a new folder under ``tmp_path`` and returning its path.
     gankit_plugins: the installed plugins, freshly loaded (a
-        :class:`gankit.plugins.LoadedPlugins`).
+        :class:`gankit.plugin.manager.LoadedPlugins`).
     gankit_run: a function ``(recipe, steps=2, overrides=(), check=True)`` that trains a
         recipe for a few steps into a new run directory under ``tmp_path`` and returns a
         :class:`gankit.testing.RecipeRun`.
@@ -53,7 +53,7 @@ def gankit_image_folder(tmp_path):
 @pytest.fixture
 def gankit_plugins():
     """The installed gankit plugins, loaded afresh for this test."""
-    from gankit.plugins import load_plugins
+    from gankit.plugin.manager import load_plugins
 
     return load_plugins()
 

@@ -40,7 +40,7 @@ def run_recipe(recipe: str | Path, run_dir: str | Path, *, steps: int = 2,
         AssertionError: with ``check``, if ``gankit run`` exits non-zero (the message holds
             what it printed on stderr).
     """
-    from gankit.cli import main
+    from gankit.cli.main import main
 
     args = ["run", str(recipe), "--out", str(run_dir), "--quiet", "--set", f"train.steps={steps}"]
     for item in overrides:

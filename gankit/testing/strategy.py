@@ -253,7 +253,7 @@ class _StrategyChecks:
 
     def loss(self) -> Loss:
         if self.given["loss"] is None:
-            from gankit.registry import create
+            from gankit.plugin.registry import create
 
             sigmoid = self.discriminator.output_activation == "sigmoid"
             self.given["loss"] = create("loss", "bce" if sigmoid else "non_saturating")
@@ -261,7 +261,7 @@ class _StrategyChecks:
 
     def optimizers(self) -> dict[str, Optimizer]:
         if self.given["optimizers"] is None:
-            from gankit.registry import create
+            from gankit.plugin.registry import create
 
             self.given["optimizers"] = {
                 role: create("optimizer", {"type": "Adam", "learning_rate": 2e-4})
@@ -525,7 +525,7 @@ def _zero_gradient_reasons(main: _SessionRun, weights: list, before: dict[int, n
     """
     import tensorflow as tf
 
-    from gankit.training.context import step_context
+    from gankit.interfaces.context import step_context
 
     session = main.session
     models = session.models

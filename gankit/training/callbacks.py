@@ -16,11 +16,11 @@ from typing import Mapping
 
 import numpy as np
 
-from gankit import __version__
+from gankit._version import __version__
 from gankit.errors import TrainingError
-from gankit.images import label_rows, make_grid, save_png, to_uint8
+from gankit.util.images import label_rows, make_grid, save_png, to_uint8
 from gankit.interfaces import Callback
-from gankit.progress import ProgressBar
+from gankit.util.progress import ProgressBar
 
 
 class CoreCallback(Callback):
@@ -63,7 +63,7 @@ class LossLog(CoreCallback):
         self.extra_columns = list(extra_columns)
 
     def on_step_end(self, step: int, logs: dict[str, float]) -> None:
-        from gankit.run_dir import LossLog as Writer
+        from gankit.rundir.run_dir import LossLog as Writer
 
         if self._log is None:
             columns = list(logs) + [c for c in self.extra_columns if c not in logs]
@@ -205,7 +205,7 @@ def builtin_callbacks(bar: ProgressBar, recipe, extra_columns=()
     the recipe's ``metrics`` section, right after the NaN guard)."""
     metrics: list[Callback] = []
     if recipe.metrics is not None:
-        from gankit.training.metrics import MetricsCallback
+        from gankit.evaluation.callback import MetricsCallback
         metrics.append(MetricsCallback(recipe))
     log = LossLog([c for cb in metrics for c in cb.log_columns()] + list(extra_columns))
     return [NaNGuard(log), *metrics], [log, Progress(bar), TensorBoard(), Samples(), Grids(),

@@ -40,7 +40,7 @@ from typing import Any, Callable, Mapping
 
 from gankit.errors import GankitError, RecipeError, did_you_mean
 from gankit.params import Param, check_params
-from gankit.training.context import StepContext, step_context
+from gankit.interfaces.context import StepContext, step_context
 
 TYPES = ("none", "mirrored", "multi_worker")
 COMMUNICATIONS = ("auto", "ring", "nccl")

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from gankit import __version__
-from gankit.checkpoints import Checkpoint, CheckpointStore
+from gankit._version import __version__
+from gankit.rundir.checkpoints import Checkpoint, CheckpointStore
 from gankit.errors import GankitError, TrainingError
 from gankit.interfaces import Callback
-from gankit.progress import ProgressBar
-from gankit.recipe import Recipe, TrainConfig
-from gankit.run_dir import RunDir
+from gankit.util.progress import ProgressBar
+from gankit.recipe.validation import Recipe, TrainConfig
+from gankit.rundir.run_dir import RunDir
 from gankit.training.session import Parts, SessionConfig, TrainingSession
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -333,7 +333,7 @@ class Trainer:
         plan.set_step_bytes(_step_bytes(data.element_spec[1]))
         steps_fn = session.steps_function(data.element_spec[1])
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_CODES}
-        from gankit.report import machine_info
+        from gankit.app.report import machine_info
 
         precision = self._precision_record(bar)
         self.run_dir.write_status(status="running", step=start, start_step=start,
@@ -411,7 +411,7 @@ class Trainer:
         else:
             self.run_dir.write_status(status="completed", step=done, seconds=seconds,
                                       metrics=logs, finished=time.time())
-        from gankit.report import write_report_after_run
+        from gankit.app.report import write_report_after_run
 
         write_report_after_run(self.run_dir.path)  # a failed report warns; the run succeeded
         return TrainResult(self.run_dir.path, done, logs, seconds, generator_file, start,

@@ -30,7 +30,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from gankit import machine
+from gankit.util import machine
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 """The Keras dtype policies a session can build its models under."""

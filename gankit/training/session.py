@@ -33,7 +33,7 @@ class Parts:
 
     @classmethod
     def from_recipe(cls, recipe) -> "Parts":
-        """The parts a validated :class:`~gankit.recipe.Recipe` names."""
+        """The parts a validated :class:`~gankit.recipe.validation.Recipe` names."""
         return cls(generator=recipe.create("generator"),
                    discriminator=recipe.create("discriminator"),
                    loss=recipe.create("loss"), strategy=recipe.create("strategy"),

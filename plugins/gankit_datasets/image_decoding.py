@@ -2,7 +2,7 @@
 
 The decoding gives the pixels Pillow gives (the listing checked every header with it):
 PNG is lossless; JPEG uses libjpeg's accurate integer DCT, as Pillow does; 16-bit greyscale
-becomes ``round(v / 257)`` and 16-bit colour its high byte, as in ``gankit.images``; RGB to
+becomes ``round(v / 257)`` and 16-bit colour its high byte, as in ``gankit.util.images``; RGB to
 grey is Pillow's ITU-R 601-2 ``L`` formula in integers. Resizing (``on_size_mismatch:
 resize``) is TensorFlow's antialiased bicubic, within one level of Pillow's.
 """

@@ -22,7 +22,7 @@ from PIL import Image
 
 import gankit
 from gankit.errors import DatasetError
-from gankit.images import SIXTEEN_BIT_MODES
+from gankit.util.images import SIXTEEN_BIT_MODES
 from gankit.params import REQUIRED, Param
 from gankit_datasets.image_decoding import JPEG, PNG, PNG_GREY16, ImageFileSource
 from gankit_datasets.scaling import SCALE_PARAM, check_scale, scale_pixels

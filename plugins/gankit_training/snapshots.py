@@ -90,7 +90,7 @@ class Snapshot(Callback):
             if run.session.ema is not None:
                 run.run_dir.save_model_atomic(run.session.ema.shadow,
                                               folder / "generator_ema.keras")
-            from gankit.run_dir import write_text_atomic
+            from gankit.rundir.run_dir import write_text_atomic
 
             info = {"step": step, "seconds": round(time.perf_counter() - self._began, 3),
                     "session_start_step": run.start_step, **mark}

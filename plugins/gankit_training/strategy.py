@@ -21,7 +21,7 @@ class GANStrategy(Strategy):
     weights are updated. With ``bce`` labels fake=1/real=0, label noise 0.05 and RMSprop,
     this is exactly the article's ``train_on_batch`` loop (tests/components/test_fidelity.py).
 
-    Random streams (see ``gankit.training.context``): ``d_latents/i``, ``g_latents``,
+    Random streams (see ``gankit.interfaces.context``): ``d_latents/i``, ``g_latents``,
     ``loss/d<i>``, ``loss/g``, ``augmenter/d<i>``, ``augmenter/g`` and
     ``regularizers/<name>/d<i>``, so adding a part changes nothing another part draws.
     """

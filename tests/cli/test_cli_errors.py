@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gankit.cli import main
+from gankit.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 FROG = str(ROOT / "recipes" / "frog_dcgan.yaml")

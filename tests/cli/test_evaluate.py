@@ -12,8 +12,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from gankit.cli import main
-from gankit.evaluation import ImageFolderSource, ReferenceCache, evaluate
+from gankit.cli.main import main
+from gankit.evaluation.features import ImageFolderSource, ReferenceCache, evaluate
 from gankit_metrics.extractors import KerasModelExtractor
 from gankit_metrics.metrics import FIDMetric
 
@@ -216,7 +216,7 @@ def test_a_keras_generator_is_scored_on_seeded_latents(capsys, data, tmp_path):
 
 
 def test_a_run_directory_and_its_best_generator(capsys, data, tmp_path):
-    from gankit.cli import main as gankit
+    from gankit.cli.main import main as gankit
 
     recipe = {
         "name": "tiny",
@@ -298,7 +298,7 @@ def test_mistakes_are_one_line_and_exit_2(capsys, data, tmp_path, args, message)
 
 def test_mistakes_are_answered_before_tensorflow_loads(tmp_path):
     (tmp_path / "fake").mkdir()
-    code = ("import sys; from gankit.cli import main; "
+    code = ("import sys; from gankit.cli.main import main; "
             f"code = main(['evaluate', {str(tmp_path / 'fake')!r}, '--metric', 'fid', "
             f"'--reference', {str(tmp_path)!r}]); "
             "print(code, 'tensorflow' in sys.modules)")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from gankit.cli import main
+from gankit.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 24
@@ -170,7 +170,7 @@ def test_bad_trials_files_are_one_line_naming_the_trial(files, tmp_path, capsys,
 
 
 def test_mistakes_are_answered_before_tensorflow_loads(files, tmp_path):
-    code = ("import sys; from gankit.cli import main; code = main(sys.argv[1:]); "
+    code = ("import sys; from gankit.cli.main import main; code = main(sys.argv[1:]); "
             "assert 'tensorflow' not in sys.modules; sys.exit(code)")
     args = sweep(files, tmp_path / "out")
     args[args.index("--minutes") + 1] = "-1"
@@ -229,7 +229,7 @@ def test_sigint_to_the_sweep_stops_its_trial_and_the_next_sweep_trains_it_again(
 def test_a_hand_edited_state_still_gives_a_table_and_files(tmp_path, capsys):
     """--table, results.csv, scores.csv and index.html leave out what a garbled sweep.json
     holds instead of failing on it."""
-    from gankit import sweep as sweep_module
+    from gankit.app import sweep as sweep_module
 
     state = {"config": {}, "trials": {
         "good": {"name": "good", "what": "a | b\nc", "status": "scored", "steps": 12,
@@ -265,7 +265,7 @@ def test_the_shipped_sweeps_plan(files, tmp_path, monkeypatch, base, trials):
     """Every trial of the frog_fast sweeps in benchmarks/sweeps/ is a recipe gankit accepts,
     as docs/frog_fast.md runs them (the projected trials find their backbone in classifiers/
     of the folder the sweep runs from)."""
-    from gankit.sweep import plan_sweep
+    from gankit.app.sweep import plan_sweep
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "classifiers").mkdir()

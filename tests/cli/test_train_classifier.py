@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from gankit.classifier import (ClassifierConfig, augment, build_classifier, labelled_dataset,
+from gankit.evaluation.classifier import (ClassifierConfig, augment, build_classifier, labelled_dataset,
                                stratified_split)
-from gankit.cli import main
+from gankit.cli.main import main
 from gankit.errors import DatasetError, GankitError
 from gankit.training.precision import choose
-from gankit.plugins import default_plugins
+from gankit.plugin.manager import default_plugins
 from gankit.testing import write_image_folder
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -107,7 +107,7 @@ def test_prints_the_accuracy_and_the_files(capsys, cifar_folder, tmp_path):
 def test_interrupted_training_leaves_nothing(capsys, cifar_folder, tmp_path, monkeypatch):
     import keras
 
-    from gankit import classifier
+    from gankit.evaluation import classifier
 
     class StopAfterOneEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

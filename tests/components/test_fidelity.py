@@ -16,8 +16,8 @@ import tensorflow as tf
 from pathlib import Path
 
 from gankit.interfaces import Batch
-from gankit.recipe import load_recipe
-from gankit.training.context import step_context
+from gankit.recipe.validation import load_recipe
+from gankit.interfaces.context import step_context
 from gankit.training.session import Parts, SessionConfig, TrainingSession
 from gankit_dcgan.discriminator import FrogDCGANDiscriminator
 from gankit_dcgan.generator import FrogDCGANGenerator

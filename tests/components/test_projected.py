@@ -13,7 +13,7 @@ FROZEN = ("stem", "block1_", "block2_", "_mix")  # the classifier, the projectio
 
 @pytest.fixture(scope="module")
 def backbone(tmp_path_factory):
-    from gankit.classifier import build_classifier
+    from gankit.evaluation.classifier import build_classifier
 
     path = tmp_path_factory.mktemp("projected") / "backbone.keras"
     build_classifier((32, 32, 3), 3, width=4).save(path)
@@ -76,8 +76,8 @@ def test_an_unknown_layer_names_the_layers_there_are(backbone):
 
 
 def test_a_recipe_whose_dataset_scale_differs_is_refused(backbone, tmp_path):
-    from gankit.plugins import default_plugins
-    from gankit.recipe import validate
+    from gankit.plugin.manager import default_plugins
+    from gankit.recipe.validation import validate
 
     raw = {"generator": {"type": "dcgan", "latent_dim": 8, "base_filters": 4},
            "discriminator": {"type": "projected", "backbone": str(backbone)},

@@ -10,9 +10,9 @@ import yaml
 import gankit
 from gankit.errors import DatasetError, RecipeError
 from gankit.params import Param
-from gankit.plugins import default_plugins
-from gankit.recipe import load_recipe
-from gankit.registry import Registry
+from gankit.plugin.manager import default_plugins
+from gankit.recipe.validation import load_recipe
+from gankit.plugin.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 

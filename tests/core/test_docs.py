@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from gankit.reference import builtin_registry, embedded, render_reference
+from gankit.app.reference import builtin_registry, embedded, render_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_recipe_reference_matches_the_code():
     doc = (ROOT / "docs" / "recipes.md").read_text()
     assert embedded(doc) == render_reference(builtin_registry()), (
-        "docs/recipes.md is stale: run `python -m gankit.reference docs/recipes.md`")
+        "docs/recipes.md is stale: run `python -m gankit.app.reference docs/recipes.md`")
 
 
 def test_readme_quick_start_is_what_ci_runs():
@@ -22,7 +22,7 @@ def test_readme_quick_start_is_what_ci_runs():
 
 
 def test_every_shipped_recipe_validates():
-    from gankit.recipe import load_recipe
+    from gankit.recipe.validation import load_recipe
 
     recipes = sorted((ROOT / "recipes").glob("*.yaml"))
     assert len(recipes) >= 3

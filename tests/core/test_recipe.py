@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from gankit.errors import ComponentNotFoundError, RecipeError
-from gankit.recipe import apply_overrides, load_recipe, parse_yaml
+from gankit.recipe.validation import apply_overrides, load_recipe, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FROG = ROOT / "recipes" / "frog_dcgan.yaml"
@@ -21,7 +21,7 @@ def _write(tmp_path, data, name="r.yaml"):
 
 
 def test_validation_and_plugin_listing_do_not_import_tensorflow():
-    code = ("import sys; from gankit.recipe import load_recipe; from gankit.cli import main; "
+    code = ("import sys; from gankit.recipe.validation import load_recipe; from gankit.cli.main import main; "
             f"load_recipe({str(FROG)!r}); main(['plugins']); "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

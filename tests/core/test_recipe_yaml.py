@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gankit.cli import main
+from gankit.cli.main import main
 from gankit.errors import RecipeError
-from gankit.recipe_yaml import MAX_RECIPE_BYTES, dump_yaml, load_raw, parse_yaml
+from gankit.recipe.strict_yaml import MAX_RECIPE_BYTES, dump_yaml, load_raw, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FROG = ROOT / "recipes" / "frog_dcgan.yaml"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gankit.cli import main
-from gankit.report import machine_info, read_losses, write_report
+from gankit.cli.main import main
+from gankit.app.report import machine_info, read_losses, write_report
 
 COLUMNS = ["d_loss", "g_loss", "d_gradient_penalty", "d_grad_norm", "d_on_fake", "d_on_real",
            "fid"]
@@ -147,7 +147,7 @@ def test_best_and_evaluations_are_shown(tmp_path):
 
 
 def test_machine_info_is_plain_data_without_tensorflow():
-    code = ("import json, sys; from gankit.report import machine_info; "
+    code = ("import json, sys; from gankit.app.report import machine_info; "
             "print(json.dumps(machine_info())); assert 'tensorflow' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
@@ -185,7 +185,7 @@ def test_cli_report_to_an_unwritable_place_is_one_line(tmp_path, capsys):
 
 
 def test_the_report_after_a_run_warns_instead_of_failing(tmp_path):
-    from gankit.report import ReportWarning, write_report_after_run
+    from gankit.app.report import ReportWarning, write_report_after_run
 
     run = make_run(tmp_path)
     assert write_report_after_run(run) == run / "report.html"

@@ -80,7 +80,7 @@ def test_each_precision_trains_on_the_gpu(recipe_file, tmp_path, precision):
 def test_loss_scaling_is_checkpointed_under_float16(recipe_file, tmp_path):
     run = run_recipe(recipe_file, tmp_path / "run", steps=6,
                      overrides=["train.precision=mixed_float16"])
-    from gankit.checkpoints import CheckpointStore
+    from gankit.rundir.checkpoints import CheckpointStore
 
     reader = tf.train.load_checkpoint(CheckpointStore(run.run_dir / "checkpoints").load(6).prefix)
     names = [name for name in reader.get_variable_to_shape_map() if "loss_scale" in name]
@@ -101,7 +101,7 @@ def test_mirrored_on_one_gpu_trains(recipe_file, tmp_path):
 
 
 def test_resume_is_exact_on_the_gpu(recipe_file, tmp_path):
-    from gankit.cli import main
+    from gankit.cli.main import main
 
     whole = run_recipe(recipe_file, tmp_path / "whole", steps=6)
     part = run_recipe(recipe_file, tmp_path / "part", steps=3)

@@ -22,9 +22,9 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from gankit.plugins import default_plugins  # noqa: E402
-from gankit.recipe import validate  # noqa: E402
-from gankit.run_dir import RunDir  # noqa: E402
+from gankit.plugin.manager import default_plugins  # noqa: E402
+from gankit.recipe.validation import validate  # noqa: E402
+from gankit.rundir.run_dir import RunDir  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
 root = Path(sys.argv[1])

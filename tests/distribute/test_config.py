@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from gankit.errors import GankitError, RecipeError
-from gankit.recipe import validate
-from gankit.plugins import default_plugins
+from gankit.recipe.validation import validate
+from gankit.plugin.manager import default_plugins
 from gankit.training.distribute import worker_role
 
 RAW = {
@@ -69,7 +69,7 @@ def test_what_distribution_asks_of_the_rest_of_train():
 
 
 def test_changing_the_distribution_is_not_a_changed_recipe():
-    from gankit.cli import _changed_keys
+    from gankit.cli.main import _changed_keys
 
     a = recipe().to_dict()
     b = recipe(distribute={"type": "multi_worker"}).to_dict()
@@ -124,7 +124,7 @@ def test_cli_refuses_a_missing_tf_config_before_tensorflow(tmp_path):
     raw["train"]["distribute"] = "multi_worker"
     (tmp_path / "r.yaml").write_text(json.dumps(raw))
     env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CONFIG"}
-    code = ("import sys; from gankit.cli import main; rc = main(sys.argv[1:]); "
+    code = ("import sys; from gankit.cli.main import main; rc = main(sys.argv[1:]); "
             "assert 'tensorflow' not in sys.modules; sys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code, "run", str(tmp_path / "r.yaml"),
                            "--out", str(tmp_path / "run")], capture_output=True, text=True,

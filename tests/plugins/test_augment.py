@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gankit.errors import RecipeError
-from gankit.training.context import step_context
+from gankit.interfaces.context import step_context
 from gankit_training.augment import POLICY_ITEMS, DiffAugment, NoAugment
 
 

@@ -39,7 +39,7 @@ def _images(n, size, seed=0, channels=3):
 
 
 def test_constructing_and_registering_imports_no_tensorflow():
-    code = ("import sys; from gankit.plugins import default_plugins; "
+    code = ("import sys; from gankit.plugin.manager import default_plugins; "
             "from gankit_metrics.extractors import KerasModelExtractor; "
             "KerasModelExtractor(path='x.keras'); default_plugins(); "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")

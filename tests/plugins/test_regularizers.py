@@ -5,7 +5,7 @@ import pytest
 
 from gankit.errors import RecipeError
 from gankit.interfaces import RegularizerInputs
-from gankit.training.context import step_context
+from gankit.interfaces.context import step_context
 from gankit_training.regularizers import GradientPenalty, R1Penalty, R2Penalty
 
 SHAPE = (3, 4, 4, 1)

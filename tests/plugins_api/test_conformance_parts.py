@@ -273,7 +273,7 @@ class UnseededAugmenter(Augmenter):
 
 class SameEveryStepAugmenter(DiffAugment):
     def augment(self, images, ctx):
-        from gankit.training.context import step_context
+        from gankit.interfaces.context import step_context
 
         return super().augment(images, step_context(0, 0))
 

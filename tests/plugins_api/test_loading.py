@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from gankit.errors import ComponentNotFoundError
-from gankit.plugins import load_plugins
-from gankit.recipe import load_recipe
+from gankit.plugin.manager import load_plugins
+from gankit.recipe.validation import load_recipe
 
 
 def _info(loaded, name):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gankit.cli import main
-from gankit.scaffold import plugin_names, write_plugin
+from gankit.cli.main import main
+from gankit.plugin.scaffold import plugin_names, write_plugin
 
 
 def test_new_plugin_writes_a_complete_package(tmp_path, capsys):
@@ -30,8 +30,8 @@ def test_new_plugin_writes_a_complete_package(tmp_path, capsys):
 
 
 def test_the_skeleton_components_and_recipe_work_without_installing(tmp_path, monkeypatch):
-    from gankit.plugins import load_plugins
-    from gankit.recipe import load_recipe
+    from gankit.plugin.manager import load_plugins
+    from gankit.recipe.validation import load_recipe
     from gankit.testing import check_generator, check_loss
 
     folder = write_plugin("demo_two", tmp_path)

@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from gankit import checkpoints
-from gankit.checkpoints import CheckpointStore, CheckpointWarning
+from gankit.rundir import checkpoints
+from gankit.rundir.checkpoints import CheckpointStore, CheckpointWarning
 from gankit.errors import TrainingError
 
 from reliability_kit import file_digests

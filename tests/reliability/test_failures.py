@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 import gankit
-from gankit import checkpoints
+from gankit.rundir import checkpoints
 from gankit.training import callbacks as core_callbacks
 from gankit.training.loop import Trainer
-from gankit.cli import main
+from gankit.cli.main import main
 from gankit.errors import TrainingError
 from gankit.params import Param
-from gankit.plugins import load_plugins
-from gankit.recipe import validate
-from gankit.run_dir import RunDir
+from gankit.plugin.manager import load_plugins
+from gankit.recipe.validation import validate
+from gankit.rundir.run_dir import RunDir
 from gankit_training.strategy import GANStrategy
 
 from reliability_kit import (STEPS, checkpoint_dir, checkpoint_steps, file_digests, gankit as run_cli,

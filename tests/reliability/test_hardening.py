@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gankit.cli import main
+from gankit.cli.main import main
 
 from reliability_kit import (STEPS, checkpoint_steps, file_digests, finish, gankit, ok,
                              start_gankit, wait_until)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gankit.cli import main
+from gankit.cli.main import main
 
 from reliability_kit import (STEPS, assert_same_run, checkpoint_dir, checkpoint_steps, file_digests,
                       load_state, write_recipe)

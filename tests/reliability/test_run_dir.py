@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 from gankit.errors import GankitError, TrainingError
-from gankit.run_dir import (CorruptRunFileError, LossLog, RunDir, RunDirWarning,
+from gankit.rundir.run_dir import (CorruptRunFileError, LossLog, RunDir, RunDirWarning,
                             write_text_atomic)
 
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
@@ -30,7 +30,7 @@ def _one_line(err) -> str:
 
 _HOLDER = textwrap.dedent("""
     import sys, time
-    from gankit.run_dir import RunDir
+    from gankit.rundir.run_dir import RunDir
     held = RunDir(sys.argv[1]).lock(command="gankit run tiny.yaml --out " + sys.argv[1])
     print("locked", flush=True)
     time.sleep(120)

@@ -7,10 +7,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from gankit.cli import main
+from gankit.cli.main import main
 from gankit.errors import GankitError
-from gankit.images import make_grid, to_uint8
-from gankit.sampling import sample_grid
+from gankit.util.images import make_grid, to_uint8
+from gankit.app.sample import sample_grid
 
 from reliability_kit import STEPS, checkpoint_dir, gankit, ok, recipe_dict
 

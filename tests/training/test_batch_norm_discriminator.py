@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gankit.registry import create
-from gankit.training.context import step_context
+from gankit.plugin.registry import create
+from gankit.interfaces.context import step_context
 from gankit.training.session import Parts, SessionConfig, TrainingSession
 
 

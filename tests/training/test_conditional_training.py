@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from gankit.interfaces import Batch
-from gankit.registry import create
-from gankit.training.context import step_context
+from gankit.plugin.registry import create
+from gankit.interfaces.context import step_context
 from gankit.training.session import Parts, SessionConfig, TrainingSession
 from gankit_nets.dcgan import DCGANDiscriminator, DCGANGenerator
 

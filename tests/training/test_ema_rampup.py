@@ -41,8 +41,8 @@ def test_the_average_follows_the_formula_step_by_step():
 
 
 def _recipe(tmp_path, ema):
-    from gankit.plugins import default_plugins
-    from gankit.recipe import validate
+    from gankit.plugin.manager import default_plugins
+    from gankit.recipe.validation import validate
 
     raw = {"generator": {"type": "dcgan", "latent_dim": 8, "base_filters": 4},
            "discriminator": {"type": "dcgan", "base_filters": 4},

@@ -17,9 +17,9 @@ import gankit
 from gankit.errors import TrainingError
 from gankit.interfaces import Callback, Examples
 from gankit.params import Param
-from gankit.plugins import load_plugins
-from gankit.recipe import validate
-from gankit.run_dir import RunDir
+from gankit.plugin.manager import load_plugins
+from gankit.recipe.validation import validate
+from gankit.rundir.run_dir import RunDir
 from gankit.training.data import step_batches
 from gankit.training.loop import CallPlan, Interrupted, Trainer
 from gankit_training.strategy import GANStrategy

@@ -10,7 +10,7 @@ import keras
 import pytest
 import yaml
 
-from gankit.cli import main
+from gankit.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reliability"))
 from reliability_kit import recipe_dict, write_images  # noqa: E402

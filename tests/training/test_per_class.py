@@ -13,12 +13,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from gankit.cli import main
+from gankit.cli.main import main
 from gankit.errors import GankitError
-from gankit.images import label_rows, make_grid, to_uint8
+from gankit.util.images import label_rows, make_grid, to_uint8
 from gankit.interfaces import Features
-from gankit.run_dir import RunDir
-from gankit.sampling import plan_sample, sample_grid
+from gankit.rundir.run_dir import RunDir
+from gankit.app.sample import plan_sample, sample_grid
 from gankit_metrics import math as metric_math
 from gankit_metrics.metrics import ClassAccuracyMetric, FIDMetric, IntraFIDMetric
 
@@ -185,7 +185,7 @@ def test_bad_label_requests_are_one_line_errors(conditional, capsys, args, messa
 
 
 def test_a_bad_label_is_answered_before_tensorflow_loads(conditional):
-    code = ("import sys; from gankit.cli import main; "
+    code = ("import sys; from gankit.cli.main import main; "
             f"code = main(['sample', {str(conditional['run'])!r}, '--label', 'forg']); "
             "print(code, 'tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -283,8 +283,8 @@ def _brightness_generator(levels):
 
 
 def test_evaluate_per_class_metrics_against_an_independent_computation(conditional, tmp_path):
-    from gankit.evaluation import DatasetSource, GeneratorSource, evaluate
-    from gankit.registry import create
+    from gankit.evaluation.features import DatasetSource, GeneratorSource, evaluate
+    from gankit.plugin.registry import create
     from gankit_metrics.extractors import KerasModelExtractor
 
     # cat, dog, frog at the classifier's cat, frog (!), frog centres: dog is taken for frog

@@ -12,14 +12,14 @@ import tensorflow as tf
 from PIL import Image
 
 from gankit import Discriminator, Generator, Param
-from gankit.cli import main
+from gankit.cli.main import main
 from gankit.errors import RecipeError
 from gankit.interfaces import RegularizerInputs
-from gankit.recipe import load_recipe
-from gankit.registry import create
+from gankit.recipe.validation import load_recipe
+from gankit.plugin.registry import create
 from gankit.testing import (ConformanceError, check_mixed_precision, make_images, run_recipe,
                             write_image_folder)
-from gankit.training.context import step_context
+from gankit.interfaces.context import step_context
 from gankit.training.data import as_examples, step_batches
 from gankit.training.precision import dtype_policy
 from gankit.training.session import SessionConfig, TrainingSession

@@ -10,8 +10,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from gankit.interfaces import Batch
-from gankit.recipe import load_recipe
-from gankit.training.context import StepContext, step_context
+from gankit.recipe.validation import load_recipe
+from gankit.interfaces.context import StepContext, step_context
 from gankit.training.data import batch_indices
 from gankit.training.ema import GeneratorEMA
 

@@ -11,12 +11,12 @@ import types
 import pytest
 import yaml
 
-from gankit.cli import main
+from gankit.cli.main import main
 from gankit.errors import RecipeError
 from gankit.interfaces import Callback
-from gankit.plugins import load_plugins
-from gankit.recipe import validate
-from gankit.run_dir import RunDir
+from gankit.plugin.manager import load_plugins
+from gankit.recipe.validation import validate
+from gankit.rundir.run_dir import RunDir
 from gankit.training import loop
 from gankit.training.loop import Trainer
 

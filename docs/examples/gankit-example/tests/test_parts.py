@@ -8,7 +8,7 @@ import pytest
 
 from gankit.interfaces import RegularizerInputs
 from gankit.testing import check_loss, check_regularizer, check_strategy
-from gankit.training.context import step_context
+from gankit.interfaces.context import step_context
 from gankit_example.critic import ConvCritic
 from gankit_example.generator import UpsamplingGenerator
 from gankit_example.losses import NoisyLeastSquaresLoss

@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from string import Template
 
-from gankit import __version__
+from gankit._version import __version__
 from gankit.errors import GankitError
 
 _VALID = re.compile(r"^[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*$")

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from gankit.errors import GankitError, RecipeError
-from gankit.image_sources import ImageSource
+from gankit.evaluation.sources import ImageSource
 from gankit.interfaces import FeatureExtractor, Features, Metric
 
 __all__ = ["align_logits", "check_per_class", "logit_classes", "with_labels"]

@@ -10,11 +10,11 @@ from typing import Any, Iterator, Mapping
 
 from gankit.errors import ComponentNotFoundError, PluginError, RecipeError, did_you_mean
 from gankit.interfaces import Component
-from gankit.kinds import KINDS
+from gankit.plugin.kinds import KINDS
 from gankit.params import Param, check_params
 
 CORE_KINDS: Mapping[str, type[Component]] = {k.name: k.interface for k in KINDS}
-"""The kinds gankit knows out of the box (from :data:`gankit.kinds.KINDS`), each with the
+"""The kinds gankit knows out of the box (from :data:`gankit.plugin.kinds.KINDS`), each with the
 interface its components implement."""
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -220,7 +220,7 @@ def current_registry() -> Registry:
     """The registry set by :func:`using_registry`, else the installed plugins'."""
     registry = _current.get()
     if registry is None:
-        from gankit.plugins import default_plugins
+        from gankit.plugin.manager import default_plugins
         registry = default_plugins().registry
     return registry
 

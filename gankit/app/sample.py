@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.checkpoints import CheckpointStore, CheckpointWarning
+from gankit.rundir.checkpoints import CheckpointStore, CheckpointWarning
 from gankit.errors import GankitError, TrainingError, did_you_mean
-from gankit.images import label_rows, save_png, to_uint8
-from gankit.recipe import Recipe, load_raw, validate
-from gankit.registry import Registry
-from gankit.run_dir import RunDir
+from gankit.util.images import label_rows, save_png, to_uint8
+from gankit.recipe.validation import Recipe, load_raw, validate
+from gankit.plugin.registry import Registry
+from gankit.rundir.run_dir import RunDir
 
 MAX_IMAGES = 10_000
 """The most images one grid may hold (a 100 x 100 grid)."""
@@ -100,7 +100,7 @@ def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
         raise GankitError(f"{run.path} {what}; expected a gankit run directory")
     run.check_existing()
     if registry is None:
-        from gankit.plugins import default_plugins
+        from gankit.plugin.manager import default_plugins
         registry = default_plugins().registry
     recipe = validate(load_raw(run.recipe_file), registry, source=str(run.recipe_file))
     classes = recipe.create("generator").num_classes

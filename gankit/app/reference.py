@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from gankit.kinds import KINDS
+from gankit.plugin.kinds import KINDS
 from gankit.params import Param
-from gankit.recipe import EMA_PARAMS, METRICS_PARAMS, TOP_LEVEL, TRAIN_PARAMS
-from gankit.registry import Registry
+from gankit.recipe.validation import EMA_PARAMS, METRICS_PARAMS, TOP_LEVEL, TRAIN_PARAMS
+from gankit.plugin.registry import Registry
 
 
 def _value(value) -> str:
@@ -48,7 +48,7 @@ def _plural(word: str) -> str:
 
 def render_reference(registry: Registry) -> str:
     """Every recipe key: top level, ``train``, ``ema``, and, kind by kind (in the order of
-    :data:`gankit.kinds.KINDS`), each registered component's parameters."""
+    :data:`gankit.plugin.kinds.KINDS`), each registered component's parameters."""
     parts = ["### Top level", "", param_table(TOP_LEVEL), "",
              "### `train`", "", param_table(TRAIN_PARAMS), "",
              "### `ema` (optional; leave it out or write `ema: null` for none)", "",
@@ -73,13 +73,13 @@ def render_reference(registry: Registry) -> str:
     return "\n".join(parts) + "\n"
 
 
-BEGIN = "<!-- BEGIN GENERATED REFERENCE: python -m gankit.reference docs/recipes.md -->"
+BEGIN = "<!-- BEGIN GENERATED REFERENCE: python -m gankit.app.reference docs/recipes.md -->"
 END = "<!-- END GENERATED REFERENCE -->"
 
 
 def builtin_registry() -> Registry:
     """The components gankit itself ships (third-party plugins left out)."""
-    from gankit.plugins import load_plugins
+    from gankit.plugin.manager import load_plugins
 
     full = load_plugins().registry
     only = Registry()

@@ -219,7 +219,7 @@ class RunDir:
         Raises:
             TrainingError: if it cannot be written (disk full, no permission).
         """
-        from gankit.recipe_yaml import dump_yaml
+        from gankit.recipe.strict_yaml import dump_yaml
 
         text = dump_yaml(dict(recipe))
         try:

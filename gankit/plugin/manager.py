@@ -23,9 +23,9 @@ from typing import Any, Iterable
 
 import pluggy
 
-from gankit import hookspecs
+from gankit.plugin import spec as hookspecs
 from gankit.errors import PluginError, did_you_mean
-from gankit.registry import Registration, Registry
+from gankit.plugin.registry import Registration, Registry
 
 ENTRY_POINT_GROUP = "gankit"
 DISABLE_ENV = "GANKIT_DISABLE_PLUGINS"

@@ -3,7 +3,7 @@
 Every ``metrics.every`` steps (and at the last step) the generator (its EMA copy when the
 recipe has one) makes ``metrics.samples`` images from the same latents each time; the
 extractor's features of those are compared with the training data's (computed once and
-cached, see ``gankit.feature_cache``). The values go to ``losses.csv`` (their columns are
+cached, see ``gankit.evaluation.cache``). The values go to ``losses.csv`` (their columns are
 empty on other steps), TensorBoard and the progress output; the best generator so far by
 ``metrics.best`` is kept in ``RUN_DIR/best/`` and never pruned.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 from gankit.errors import GankitError
 from gankit.training.callbacks import CoreCallback
-from gankit.training.metric_names import split_per_class, value_names
+from gankit.interfaces.metric_names import split_per_class, value_names
 
 BEST = "best"
 
@@ -34,7 +34,7 @@ class MetricsCallback(CoreCallback):
 
     def __init__(self, recipe) -> None:
         super().__init__()
-        from gankit.registry import create, using_registry
+        from gankit.plugin.registry import create, using_registry
 
         self.settings = recipe.metrics
         with using_registry(recipe.registry):
@@ -60,9 +60,9 @@ class MetricsCallback(CoreCallback):
 
     def on_train_begin(self, run) -> None:
         super().on_train_begin(run)
-        from gankit.evaluation import reference_features
-        from gankit.image_sources import DatasetSource, GeneratorSource
-        from gankit.per_class import check_per_class
+        from gankit.evaluation.features import reference_features
+        from gankit.evaluation.sources import DatasetSource, GeneratorSource
+        from gankit.evaluation.per_class import check_per_class
 
         session = run.session
         model = session.ema.shadow if session.ema is not None else session.generator
@@ -91,7 +91,7 @@ class MetricsCallback(CoreCallback):
     def on_step_end(self, step: int, logs: dict[str, float]) -> None:
         if step % self.settings.every and not self.run.is_final(step):
             return
-        from gankit.evaluation import compute_features, compute_values
+        from gankit.evaluation.features import compute_features, compute_values
 
         t0 = time.perf_counter()
         fake = compute_features(self.source, self.extractor, self.settings.samples,

@@ -1,6 +1,6 @@
 """Loading, overriding and validating YAML recipes.
 
-A recipe chooses one component per section of :data:`gankit.kinds.KINDS` and sets the
+A recipe chooses one component per section of :data:`gankit.plugin.kinds.KINDS` and sets the
 training loop::
 
     generator:     {type: dcgan, latent_dim: 128}
@@ -32,10 +32,10 @@ from typing import Any, Mapping, Sequence
 
 from gankit.errors import RecipeError, did_you_mean
 from gankit.interfaces import Component
-from gankit.kinds import KINDS, Kind, section_path
+from gankit.plugin.kinds import KINDS, Kind, section_path
 from gankit.params import Param, check_params
-from gankit.recipe_yaml import load_raw, parse_yaml  # noqa: F401  (re-exported)
-from gankit.registry import ComponentSpec, Registry, resolve, using_registry
+from gankit.recipe.strict_yaml import load_raw, parse_yaml  # noqa: F401  (re-exported)
+from gankit.plugin.registry import ComponentSpec, Registry, resolve, using_registry
 
 MAX_STEPS = 2 ** 31 - 1
 
@@ -327,7 +327,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str =
 
 def _default_section(parts: list[str]) -> dict:
     """An absent section that a ``--set`` key goes into: the kind's default, if it has one."""
-    from gankit.kinds import BY_SECTION
+    from gankit.plugin.kinds import BY_SECTION
 
     kind = BY_SECTION.get(parts[0])
     if kind is None or kind.required or len(parts) != (2 if kind.shape == "roles" else 1):
@@ -339,7 +339,7 @@ def _default_section(parts: list[str]) -> dict:
 
 
 def _is_component_key(parts: list[str]) -> bool:
-    from gankit.kinds import BY_SECTION
+    from gankit.plugin.kinds import BY_SECTION
 
     kind = BY_SECTION.get(parts[0])
     if kind is None:
@@ -463,8 +463,8 @@ def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<reci
 def _check_metrics(recipe: Recipe) -> None:
     """At least one metric, each fits the recipe (its ``check_recipe``: a per-class metric
     needs labelled data), and ``best`` names a value one of them gives."""
-    from gankit.registry import create
-    from gankit.training.metric_names import value_names
+    from gankit.plugin.registry import create
+    from gankit.interfaces.metric_names import value_names
 
     metrics, source = recipe.metrics, recipe.source
     if not metrics.use:
@@ -670,7 +670,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *,
         registry: where components are looked up; defaults to the installed plugins.
     """
     if registry is None:
-        from gankit.plugins import default_plugins
+        from gankit.plugin.manager import default_plugins
         registry = default_plugins().registry
     raw = apply_overrides(load_raw(path), overrides)
     return validate(raw, registry, source=str(path), default_name=_default_name(path),

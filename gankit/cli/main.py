@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from gankit import __version__
+from gankit._version import __version__
 from gankit.errors import GankitError, RecipeError
 
 EXIT_USAGE = 2
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plugins(report_errors: bool = True):
-    from gankit.plugins import default_plugins
+    from gankit.plugin.manager import default_plugins
 
     loaded = default_plugins()
     if report_errors:
@@ -220,7 +220,7 @@ def _plugins(report_errors: bool = True):
 
 
 def _load(path: str, overrides: Sequence[str]):
-    from gankit.recipe import load_recipe
+    from gankit.recipe.validation import load_recipe
 
     return load_recipe(path, overrides, registry=_plugins().registry)
 
@@ -228,7 +228,7 @@ def _load(path: str, overrides: Sequence[str]):
 def cmd_validate(args) -> int:
     recipe = _load(args.recipe, args.overrides)
     if args.show:
-        from gankit.recipe_yaml import dump_yaml
+        from gankit.recipe.strict_yaml import dump_yaml
         print(dump_yaml(recipe.to_dict()), end="")
         return 0
     parts = ", ".join(f"{k} {s.type}" for k, s in recipe.components.items())
@@ -248,7 +248,7 @@ def _precision_preflight(precision: str) -> str | None:
     """Before TensorFlow loads: refuse a precision that would crash it on this CPU (one
     line, exit 2), and return the emulated-precision warning, where the CPU alone decides
     them (a machine that may have a GPU is left to the session, which asks TensorFlow)."""
-    from gankit import machine
+    from gankit.util import machine
     from gankit.training.precision import check_usable, emulation_warning
 
     if machine.gpu_may_be_present():
@@ -269,7 +269,7 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 def _changed_keys(old: dict, new: dict) -> list[str]:
     """Keys whose values differ, except train.steps (a run may be extended),
     train.steps_per_call and train.max_minutes (they change nothing a run computes)."""
-    from gankit.recipe import UNTRACKED_TRAIN_KEYS
+    from gankit.recipe.validation import UNTRACKED_TRAIN_KEYS
 
     a, b = _flatten(old), _flatten(new)
     keys = sorted(set(a) | set(b))
@@ -285,8 +285,8 @@ def _resume_recipe(run_dir, recipe_path: str | None, overrides: Sequence[str], f
     grow), and a stored recipe.yaml that is not the one the newest checkpoint was trained
     with (edited by hand).
     """
-    from gankit.checkpoints import CheckpointStore
-    from gankit.recipe import apply_overrides, load_raw, overridden_keys, validate
+    from gankit.rundir.checkpoints import CheckpointStore
+    from gankit.recipe.validation import apply_overrides, load_raw, overridden_keys, validate
 
     run_dir.check_existing()
     registry = _plugins().registry
@@ -360,7 +360,7 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool) -> int:
     recipe.create("dataset").preflight()  # a missing data folder answers before TensorFlow loads
     _precision_preflight(recipe.train.precision)  # the session warns, knowing the devices
     if recipe.metrics is not None:
-        from gankit.registry import create, using_registry
+        from gankit.plugin.registry import create, using_registry
 
         with using_registry(recipe.registry):
             extractor = create("feature_extractor", recipe.metrics.extractor, "metrics.extractor")
@@ -431,7 +431,7 @@ def _train_worker(recipe, run_dir, *, resume: bool, role) -> int:
     import shutil
     import tempfile
 
-    from gankit.run_dir import RunDir
+    from gankit.rundir.run_dir import RunDir
 
     scratch = Path(tempfile.mkdtemp(prefix=f"gankit-worker{role.index}-"))
     try:
@@ -467,7 +467,7 @@ def _train_worker(recipe, run_dir, *, resume: bool, role) -> int:
 
 def _finished(run_dir) -> bool:
     """The run completed: its status says so and its generator was saved."""
-    from gankit.run_dir import CorruptRunFileError
+    from gankit.rundir.run_dir import CorruptRunFileError
 
     try:
         status = run_dir.read_status()
@@ -477,9 +477,9 @@ def _finished(run_dir) -> bool:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    from gankit.checkpoints import CheckpointWarning
+    from gankit.rundir.checkpoints import CheckpointWarning
     from gankit.errors import PrecisionWarning
-    from gankit.run_dir import RunDirWarning
+    from gankit.rundir.run_dir import RunDirWarning
 
     if issubclass(category, (CheckpointWarning, RunDirWarning, PrecisionWarning)) or \
             category.__name__ == "DatasetWarning":
@@ -487,7 +487,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def cmd_run(args) -> int:
-    from gankit.run_dir import RunDir
+    from gankit.rundir.run_dir import RunDir
 
     if args.resume:
         if args.out:
@@ -502,7 +502,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    from gankit.run_dir import RunDir
+    from gankit.rundir.run_dir import RunDir
 
     run_dir = RunDir(args.run_dir)
     recipe = _resume_recipe(run_dir, None, args.overrides, args.force)
@@ -510,7 +510,7 @@ def cmd_resume(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from gankit.sampling import draw, plan_sample
+    from gankit.app.sample import draw, plan_sample
 
     plan = plan_sample(args.run_dir, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
                        out=args.out, registry=_plugins().registry, use_ema=not args.no_ema,
@@ -528,7 +528,7 @@ def cmd_plugins(args) -> int:
     loaded = _plugins(report_errors=not args.json)
     registry = loaded.registry
     if args.markdown:
-        from gankit.reference import render_reference
+        from gankit.app.reference import render_reference
         print(render_reference(registry), end="")
         return 0
     if args.json:
@@ -573,7 +573,7 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_new_plugin(args) -> int:
-    from gankit.scaffold import write_plugin
+    from gankit.plugin.scaffold import write_plugin
 
     folder = write_plugin(args.name, args.dir)
     print(f"Created {folder}. Next:\n  pip install -e {folder}\n  pytest {folder}\n"
@@ -582,15 +582,15 @@ def cmd_new_plugin(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from gankit.report import write_report
+    from gankit.app.report import write_report
 
     print(write_report(args.run_dir, args.out))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from gankit.evaluation import evaluate, plan_evaluation
-    from gankit.run_dir import write_text_atomic
+    from gankit.evaluation.features import evaluate, plan_evaluation
+    from gankit.rundir.run_dir import write_text_atomic
 
     if not 1 <= args.batch_size <= 4096:
         raise GankitError(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
@@ -631,9 +631,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_train_classifier(args) -> int:
-    from gankit.classifier import (ClassifierConfig, check_output, describe, labelled_dataset,
+    from gankit.evaluation.classifier import (ClassifierConfig, check_output, describe, labelled_dataset,
                                    train_classifier)
-    from gankit.recipe_yaml import parse_yaml
+    from gankit.recipe.strict_yaml import parse_yaml
 
     config = ClassifierConfig(holdout=args.holdout, epochs=args.epochs,
                               batch_size=args.batch_size, seed=args.seed, width=args.width,
@@ -658,7 +658,7 @@ _COMMANDS["train-classifier"] = cmd_train_classifier
 
 
 def cmd_sweep(args) -> int:
-    from gankit.sweep import default_out, plan_sweep, read_state, run_sweep, table
+    from gankit.app.sweep import default_out, plan_sweep, read_state, run_sweep, table
 
     if args.table:
         state = read_state(Path(args.out) if args.out else default_out(args.base))

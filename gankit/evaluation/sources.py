@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from gankit.errors import GankitError
-from gankit.images import SIXTEEN_BIT_MODES, to_eight_bits, to_uint8
+from gankit.util.images import SIXTEEN_BIT_MODES, to_eight_bits, to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
@@ -158,7 +158,7 @@ class DatasetSource(ImageSource):
 
     @classmethod
     def from_recipe(cls, recipe: Any) -> "DatasetSource":
-        """The dataset of a validated :class:`gankit.recipe.Recipe`."""
+        """The dataset of a validated :class:`gankit.recipe.validation.Recipe`."""
         spec = recipe.spec("dataset")
         return cls(recipe.create("dataset"), f"dataset {spec.type} of recipe {recipe.source}")
 
@@ -258,19 +258,19 @@ class GeneratorSource(ImageSource):
             raise GankitError(f"--value-range: expected LOW < HIGH, got {list(self.value_range)}")
 
     def _plan_run(self, path: Path, best: bool, use_ema: bool, registry: Any) -> None:
-        from gankit.recipe import load_raw, validate
-        from gankit.run_dir import RunDir
+        from gankit.recipe.validation import load_raw, validate
+        from gankit.rundir.run_dir import RunDir
 
         run = RunDir(path).check_existing()
         if registry is None:
-            from gankit.plugins import default_plugins
+            from gankit.plugin.manager import default_plugins
             registry = default_plugins().registry
         recipe = validate(load_raw(run.recipe_file), registry, source=str(run.recipe_file))
         component = recipe.create("generator")
         self.value_range = tuple(recipe.create("dataset").value_range)
         self.num_classes = component.num_classes or 0
         self.latent_shape = (component.latent_dim,)
-        from gankit.sampling import run_class_names
+        from gankit.app.sample import run_class_names
 
         self.class_names = run_class_names(run, recipe, self.num_classes)
         ema = use_ema and recipe.ema is not None
@@ -290,7 +290,7 @@ class GeneratorSource(ImageSource):
                            f"latest weights)"
 
         def load():
-            from gankit.sampling import load_generator
+            from gankit.app.sample import load_generator
 
             return load_generator(run, component, None, ema=ema)
 
@@ -338,9 +338,9 @@ class GeneratorSource(ImageSource):
 
 
 def _load_keras(path: Path):
-    from gankit.plugins import default_plugins
-    from gankit.run_dir import RunDir
-    from gankit.sampling import load_saved
+    from gankit.plugin.manager import default_plugins
+    from gankit.rundir.run_dir import RunDir
+    from gankit.app.sample import load_saved
 
     default_plugins()  # plugins' custom layers register with Keras when they import
     return load_saved(RunDir(path.parent), path)

@@ -88,7 +88,7 @@ class SweepPlan:
 def load_trials(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """Read a trials file: a mapping of trial names to ``{what, recipe, set}`` (all optional;
     ``set`` a mapping of dotted keys to YAML values, or a list of ``KEY=VALUE`` strings)."""
-    from gankit.recipe_yaml import load_raw
+    from gankit.recipe.strict_yaml import load_raw
 
     source = f"--trials {path}"
     try:
@@ -126,7 +126,7 @@ def load_trials(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _overrides(name: str, body: dict[str, Any], source: str) -> list[str]:
-    from gankit.recipe_yaml import dump_yaml
+    from gankit.recipe.strict_yaml import dump_yaml
 
     value = body.get("set", {})
     if value is None:
@@ -167,11 +167,11 @@ def plan_sweep(base: str, trials_file: str, *, minutes: float, reference: str | 
     Raises:
         GankitError: one line naming the argument, the trial or the recipe key.
     """
-    from gankit.evaluation import plan_evaluation
-    from gankit.recipe import apply_overrides, load_raw, overridden_keys, validate
+    from gankit.evaluation.features import plan_evaluation
+    from gankit.recipe.validation import apply_overrides, load_raw, overridden_keys, validate
 
     if registry is None:
-        from gankit.plugins import default_plugins
+        from gankit.plugin.manager import default_plugins
         registry = default_plugins().registry
     if not (isinstance(minutes, (int, float)) and math.isfinite(minutes)
             and 0 < minutes <= 7 * 24 * 60):
@@ -427,9 +427,10 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
               quiet: bool = False) -> int:
     """Train and score the trials of ``plan`` that have no result yet; returns the exit code
     (0, or 1 if a trial failed)."""
-    from gankit import __version__, machine
-    from gankit.recipe_yaml import dump_yaml
-    from gankit.run_dir import write_text_atomic
+    from gankit._version import __version__
+    from gankit.util import machine
+    from gankit.recipe.strict_yaml import dump_yaml
+    from gankit.rundir.run_dir import write_text_atomic
 
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
@@ -526,7 +527,7 @@ def _trained(run_dir: Path, trial: Trial) -> bool:
         stored = (run_dir / "recipe.yaml").read_text()
     except (OSError, ValueError, RecursionError):
         return False
-    from gankit.recipe_yaml import parse_yaml
+    from gankit.recipe.strict_yaml import parse_yaml
 
     try:
         same = parse_yaml(stored, str(run_dir / "recipe.yaml")) == trial.resolved
@@ -576,7 +577,7 @@ def _train(recipe_file: Path, run_dir: Path, log: Path) -> tuple[int, str]:
 
 def _discard(run_dir: Path) -> None:
     """Remove a trial's unfinished run directory, unless a process still trains in it."""
-    from gankit.run_dir import RunDir
+    from gankit.rundir.run_dir import RunDir
 
     if (run_dir / ".lock").exists():
         with RunDir(run_dir).lock():  # held by a live run: one line naming its pid
@@ -618,8 +619,8 @@ def _score(trial: Trial, run_dir: Path, plan: SweepPlan) -> dict[str, Any]:
 
 def _evaluate(source: str, plan: SweepPlan, label: str, *, use_ema: bool = True,
               value_range: tuple[float, float] | None = None) -> dict[str, float]:
-    from gankit.evaluation import evaluate, plan_evaluation
-    from gankit.run_dir import write_text_atomic
+    from gankit.evaluation.features import evaluate, plan_evaluation
+    from gankit.rundir.run_dir import write_text_atomic
 
     json_path = plan.out / "evals" / f"{label}.json"
     json_path.parent.mkdir(exist_ok=True)
@@ -634,7 +635,7 @@ def _evaluate(source: str, plan: SweepPlan, label: str, *, use_ema: bool = True,
 
 
 def _grid(run_dir: Path, out: Path, use_ema: bool) -> None:
-    from gankit.sampling import draw, plan_sample
+    from gankit.app.sample import draw, plan_sample
 
     out.parent.mkdir(exist_ok=True)
     draw(plan_sample(run_dir, n=GRID_N, seed=0, out=out, use_ema=use_ema))
@@ -775,7 +776,7 @@ gankit {esc(str(state.get('gankit_version', '')))}.</p>
 
 
 def _write_outputs(out: Path, state: dict[str, Any], plan: SweepPlan) -> None:
-    from gankit.run_dir import write_text_atomic
+    from gankit.rundir.run_dir import write_text_atomic
 
     write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1, default=str) + "\n")
     write_text_atomic(out / RESULTS_CSV, results_csv(state))

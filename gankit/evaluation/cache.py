@@ -74,7 +74,7 @@ class ReferenceCache:
 
     def store(self, key: str, features: Features, meta: Mapping[str, Any]) -> Path | None:
         """Write an entry (warns and returns None if the cache folder is not writable)."""
-        from gankit.run_dir import _write_bytes_atomic, write_text_atomic
+        from gankit.rundir.run_dir import _write_bytes_atomic, write_text_atomic
 
         data_path, meta_path = self.paths(key)
         buffer = io.BytesIO()

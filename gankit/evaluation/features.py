@@ -24,12 +24,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from gankit.errors import GankitError, RecipeError, did_you_mean
-from gankit.feature_cache import EvaluationWarning, ReferenceCache, default_cache_dir
-from gankit.image_sources import (DatasetSource, GeneratorSource, ImageFolderSource,
+from gankit.evaluation.cache import EvaluationWarning, ReferenceCache, default_cache_dir
+from gankit.evaluation.sources import (DatasetSource, GeneratorSource, ImageFolderSource,
                                   ImageSource)
 from gankit.interfaces import FeatureExtractor, Features, Metric
-from gankit.per_class import align_logits, check_per_class, logit_classes, with_labels
-from gankit.progress import _duration
+from gankit.evaluation.per_class import align_logits, check_per_class, logit_classes, with_labels
+from gankit.util.progress import _duration
 
 __all__ = ["DatasetSource", "EvaluationPlan", "EvaluationResult", "EvaluationWarning",
            "GeneratorSource", "ImageFolderSource", "ImageSource", "ReferenceCache",
@@ -319,11 +319,11 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
             closest name), a bad ``--set`` key or value, a missing source or reference, a bad
             ``-n`` or ``--seed``.
     """
-    from gankit.recipe_yaml import parse_yaml
-    from gankit.registry import resolve
+    from gankit.recipe.strict_yaml import parse_yaml
+    from gankit.plugin.registry import resolve
 
     if registry is None:
-        from gankit.plugins import default_plugins
+        from gankit.plugin.manager import default_plugins
         registry = default_plugins().registry
     for flag, value, low in (("-n", n, 2), ("--reference-n", reference_n, 2)):
         if value is not None and not low <= value <= MAX_N:
@@ -402,7 +402,7 @@ def _create(spec, path: str):
 def _absolute_paths(spec, base: Path | None = None):
     """``spec`` with its relative file parameters made absolute against ``base`` (default:
     the current directory)."""
-    from gankit.registry import ComponentSpec
+    from gankit.plugin.registry import ComponentSpec
 
     config = dict(spec.config)
     for key, param in spec.registration.component.params.items():
@@ -418,8 +418,8 @@ def _reference_source(reference: str, registry: Any) -> ImageSource:
     path = Path(reference).expanduser()
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         # Only the dataset section matters: a file with just `dataset:` is enough.
-        from gankit.recipe_yaml import load_raw
-        from gankit.registry import resolve
+        from gankit.recipe.strict_yaml import load_raw
+        from gankit.plugin.registry import resolve
 
         raw = load_raw(path)
         if "dataset" not in raw:

@@ -29,7 +29,7 @@ import numpy as np
 
 from gankit.errors import DatasetError, GankitError, RecipeError
 from gankit.interfaces import Dataset
-from gankit.registry import ComponentSpec, Registry, resolve
+from gankit.plugin.registry import ComponentSpec, Registry, resolve
 
 FEATURES_LAYER = "features"
 LOGITS_LAYER = "logits"

@@ -27,10 +27,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from gankit import machine
+from gankit.util import machine
 from gankit.errors import GankitError
-from gankit.run_dir import RunDir, RunDirWarning, write_text_atomic
-from gankit.training.metric_names import split_per_class
+from gankit.rundir.run_dir import RunDir, RunDirWarning, write_text_atomic
+from gankit.interfaces.metric_names import split_per_class
 
 MAX_GRIDS = 12  # evenly spaced grids shown, plus the last
 MAX_POINTS = 1000  # per curve; longer series are reduced (keeping the spikes)
