@@ -92,7 +92,7 @@ class Variant:
     options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def parse(cls, text: str) -> "Variant":
+    def parse(cls, text: str) -> Variant:
         kind, _, rest = text.partition(":")
         if kind not in ("gankit", "transcription"):
             raise argparse.ArgumentTypeError(
@@ -358,7 +358,8 @@ def conv_kernel_times(batch: int, repeats: int = 3, dtype: str = "float32") -> l
                         (discriminator, {2 * batch: {"forward": 1, "input grad": 1,
                                                      "weight grad": 1},
                                          batch: {"forward": 1, "input grad": 1}})):
-        convs = [l for l in model.layers if type(l).__name__ in ("Conv2D", "Conv2DTranspose")]
+        convs = [layer for layer in model.layers
+                 if type(layer).__name__ in ("Conv2D", "Conv2DTranspose")]
         for position, layer in enumerate(convs):
             for n, counts in uses.items():
                 for name, fn, flops in passes(layer, n):
@@ -434,7 +435,7 @@ class Worker:
 
     @classmethod
     def start(cls, variant: str, batch: int, total_steps: int, log,
-              recipe: str | None = None) -> "Worker":
+              recipe: str | None = None) -> Worker:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         if variant != "matmul":
             for key, value in Variant.parse(variant).options:
@@ -552,7 +553,7 @@ def measure(args) -> tuple[dict[int, list[Worker]], dict[str, list[float]],
     return results, matmul, alone, convs
 
 
-def _probe_alone(mm: "Worker", size: int) -> dict[str, float]:
+def _probe_alone(mm: Worker, size: int) -> dict[str, float]:
     """The matmul rates with no other worker process alive (the machine's peak here)."""
     return {dtype: mm.ask({"cmd": "matmul", "size": size, "repeats": 5, "dtype": dtype})["gflops"]
             for dtype in ("float32", "bfloat16")}

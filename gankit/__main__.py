@@ -1,3 +1,3 @@
-from gankit.cli.main import main
+from gankit.cli import main
 
 raise SystemExit(main())

@@ -33,7 +33,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "gankit.feature_cache": ("gankit.evaluation.cache",),
     "gankit.classifier": ("gankit.evaluation.classifier",),
     "gankit.training.metrics": ("gankit.evaluation.callback",),
-    "gankit.training.metric_names": ("gankit.interfaces.metrics",),
+    "gankit.training.metric_names": ("gankit.interfaces.metric_names",),
     "gankit.training.context": ("gankit.interfaces.context",),
     "gankit.sampling": ("gankit.app.sample", "gankit.rundir.generators"),
     "gankit.report": ("gankit.app.report", "gankit.util.machine"),

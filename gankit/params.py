@@ -7,10 +7,12 @@ types, ranges, choices) before any model is built, and fills in the defaults.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from gankit.errors import RecipeError, did_you_mean
 
@@ -88,7 +90,8 @@ class Param:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
         if self.type is list and self.item_type is not None:
             n = f"{self.length} " if self.length else ""
-            text = f"a list of {n}{_TYPE_NAMES.get(self.item_type, 'items').replace('an ', '').replace('a ', '')}s"
+            item = _TYPE_NAMES.get(self.item_type, 'items').replace('an ', '').replace('a ', '')
+            text = f"a list of {n}{item}s"
         if self.min is not None and self.max is not None:
             text += f" in [{self.min}, {self.max}]"
             if self.min_exclusive:
@@ -169,11 +172,39 @@ class Param:
         raise RecipeError(f"expected {self.expected()}, got {_describe(value)}", path=path)
 
 
-def _component(kind: str, value: Any, path: str) -> dict[str, Any]:
-    """A nested component section, checked against the registry and constructed."""
-    from gankit.plugin.registry import current_registry, resolve
+Resolver = Callable[[str, Any, str], Any]
+"""``(kind, section, path) -> spec``: checks a component section against a registry; the
+spec has ``create()`` and ``to_dict()`` (:class:`gankit.plugin.registry.ComponentSpec`)."""
 
-    spec = resolve(current_registry(), kind, value, path)
+_resolver: contextvars.ContextVar[Resolver | None] = contextvars.ContextVar(
+    "gankit_component_resolver", default=None)
+_default_resolver: list[Resolver] = []
+
+
+@contextlib.contextmanager
+def using_resolver(resolver: Resolver):
+    """Within the block, ``component=`` parameters are checked with ``resolver`` (the plugin
+    layer sets it: :func:`gankit.plugin.registry.using_registry`)."""
+    token = _resolver.set(resolver)
+    try:
+        yield
+    finally:
+        _resolver.reset(token)
+
+
+def set_default_resolver(resolver: Resolver) -> None:
+    """The resolver used outside any :func:`using_resolver` block (the installed plugins';
+    set by :mod:`gankit.plugin.manager` when it is imported)."""
+    _default_resolver[:] = [resolver]
+
+
+def _component(kind: str, value: Any, path: str) -> dict[str, Any]:
+    """A nested component section, checked by the current resolver and constructed."""
+    resolver = _resolver.get() or (_default_resolver[0] if _default_resolver else None)
+    if resolver is None:  # pragma: no cover - `import gankit` sets the default
+        raise RecipeError(f"cannot check the {kind} here: no component registry is set up "
+                          "(import gankit first)", path=path)
+    spec = resolver(kind, value, path)
     try:
         spec.create()  # its constructor's own checks
     except RecipeError as err:
@@ -232,3 +263,21 @@ def check_params(
             err.source = err.source or source
             raise
     return resolved
+
+
+@dataclass(frozen=True)
+class IntOrWord(Param):
+    """An integer in ``[min, max]``, or one word (``steps_per_call: auto``)."""
+
+    word: str = "auto"
+
+    def expected(self) -> str:
+        return f"an integer in [{self.min}, {self.max}] or '{self.word}'"
+
+    def check(self, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            if value == self.word:
+                return value
+            raise RecipeError(f"expected {self.expected()}, got the string {value!r}"
+                              f"{did_you_mean(value, [self.word])}", path=path)
+        return super().check(value, path)

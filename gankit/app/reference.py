@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from gankit.plugin.kinds import KINDS
 from gankit.params import Param
-from gankit.recipe.validation import EMA_PARAMS, METRICS_PARAMS, TOP_LEVEL, TRAIN_PARAMS
+from gankit.plugin.kinds import KINDS
 from gankit.plugin.registry import Registry
+from gankit.recipe.validation import EMA_PARAMS, METRICS_PARAMS, TOP_LEVEL, TRAIN_PARAMS
 
 
 def _value(value) -> str:

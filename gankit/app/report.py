@@ -19,23 +19,20 @@ import io
 import itertools
 import json
 import math
-import os
-import platform
 import re
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from gankit.util import machine
 from gankit.errors import GankitError
-from gankit.rundir.run_dir import RunDir, RunDirWarning, write_text_atomic
 from gankit.interfaces.metric_names import split_per_class
+from gankit.rundir.run_dir import RunDir, RunDirWarning
+from gankit.util import atomic
+from gankit.util.machine import machine_info  # noqa: F401  (in run.json and here)
 
 MAX_GRIDS = 12  # evenly spaced grids shown, plus the last
 MAX_POINTS = 1000  # per curve; longer series are reduced (keeping the spikes)
-_PACKAGES = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly"),
-             "keras": ("keras",), "numpy": ("numpy",), "gankit": ("gankit",)}
 
 
 class ReportWarning(RunDirWarning):
@@ -65,10 +62,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not (run.recipe_file.is_file() or run.status_file.is_file()):
         raise GankitError(f"{run.path} is not a gankit run directory (no recipe.yaml or "
                           f"run.json)")
-    target = Path(out) if out is not None else run.path / "report.html"
+    target = Path(out) if out is not None else run.report_file
     page = render_report(run)
     try:
-        write_text_atomic(target, page)
+        atomic.write_text(target, page)
     except OSError as exc:
         raise GankitError(f"cannot write the report {target}: {exc.strerror or exc}; "
                           f"choose another --out") from None
@@ -87,34 +84,6 @@ def write_report_after_run(run_dir: str | Path) -> Path | None:
         warnings.warn(f"the report of {run_dir} could not be written: {exc}", ReportWarning,
                       stacklevel=2)
         return None
-
-
-def machine_info() -> dict[str, Any]:
-    """What the run ran on, without importing TensorFlow (for ``run.json``'s ``machine``).
-
-    Returns:
-        a flat JSON-serializable dict: ``platform``, ``python``, ``cpu`` (model name),
-        ``cores`` (os.cpu_count), ``cores_usable`` (this process's affinity), ``memory_gib``,
-        ``amx_bf16`` and ``avx512_bf16`` (CPU flags, None where unknown), and the versions of
-        ``tensorflow``, ``keras``, ``numpy`` and ``gankit`` (None if not installed).
-    """
-    cpu = machine.cpu()
-    flags = cpu.flags if cpu.known else None
-    memory = re.search(r"^MemTotal:\s*(\d+)\s*kB", _read_text("/proc/meminfo"), re.M)
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu.model,
-        "cores": os.cpu_count(),
-        "cores_usable": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                         else os.cpu_count()),
-        "memory_gib": round(int(memory.group(1)) / 2**20, 1) if memory else None,
-        "amx_bf16": ("amx_bf16" in flags) if flags is not None else None,
-        "avx512_bf16": ("avx512_bf16" in flags) if flags is not None else None,
-    }
-    for key, distributions in _PACKAGES.items():
-        info[key] = next((v for v in map(_version, distributions) if v), None)
-    return info
 
 
 def render_report(run: RunDir) -> str:
@@ -278,15 +247,14 @@ def _results_section(run: RunDir, status: dict) -> str:
     if isinstance(final, dict) and final:
         blocks.append(f"<div><h3>Last step ({_e(status.get('step', '?'))})</h3>"
                       f"{_table(final)}</div>")
-    best = run.path / "best"
+    best = run.best_dir
     if best.is_dir():
         files = sorted(p.name for p in best.iterdir())
         body = "".join(f"<h4>{_e(p.name)}</h4>" + _table(v)
                        for p, v in _json_files(best.glob("*.json")))
         blocks.append(f"<div><h3>Best checkpoint (<code>best/</code>)</h3>"
                       f"<p>Files: {_e(', '.join(files) or '(empty)')}</p>{body}</div>")
-    evaluations = _json_files([*run.path.glob("evaluation-*.json"),
-                               *run.path.glob("*/evaluation-*.json")])
+    evaluations = _json_files(run.evaluation_files())
     for path, values in evaluations:
         blocks.append(f"<div><h3>Evaluation <code>{_e(path.relative_to(run.path))}</code>"
                       f"</h3>{_table(values)}</div>")
@@ -308,13 +276,12 @@ def _per_class_section(run: RunDir, log: LossTable) -> str:
             wanted = columns + sorted({split_per_class(c)[0] for c in columns})
             sources.append((f"during training, step {step:,} (losses.csv)",
                             {c: dict(log.series.get(c, [])).get(step) for c in wanted}))
-    best = run.path / "best" / "best.json"
+    best = run.best_info
     for path, data in _json_files([*([best] if best.is_file() else []),
-                                   *run.path.glob("evaluation-*.json"),
-                                   *run.path.glob("*/evaluation-*.json")]):
+                                   *run.evaluation_files()]):
         values = data.get("values") if isinstance(data, dict) else None
         if isinstance(values, dict):
-            where = (f"best/ (step {data.get('step', '?')})" if path.parent.name == "best"
+            where = (f"best/ (step {data.get('step', '?')})" if path.parent == run.best_dir
                      else f"evaluation {path.relative_to(run.path)}")
             sources.append((where, values))
     tables = [(title, _class_table(values)) for title, values in sources]

@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gankit.rundir.checkpoints import CheckpointStore, CheckpointWarning
-from gankit.errors import GankitError, TrainingError, did_you_mean
-from gankit.util.images import label_rows, save_png, to_uint8
-from gankit.recipe.validation import Recipe, load_raw, validate
+from gankit.errors import GankitError, did_you_mean
 from gankit.plugin.registry import Registry
+from gankit.recipe.validation import Recipe, load_raw, validate
+from gankit.rundir.generators import load_generator, load_saved, run_class_names
 from gankit.rundir.run_dir import RunDir
+from gankit.util.images import label_rows, save_png, to_uint8
 
 MAX_IMAGES = 10_000
 """The most images one grid may hold (a 100 x 100 grid)."""
@@ -130,27 +128,11 @@ def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
         raise GankitError(f"cannot write {path}: {path.parent} is not a directory")
     if best and checkpoint is not None:
         raise GankitError("--best and --checkpoint exclude each other")
-    if best and not (run.path / "best").is_dir():
+    if best and not run.best_dir.is_dir():
         raise GankitError(f"{run.path} has no best/ generator: it is kept by a recipe with a "
                           f"metrics section, once a metric has been measured")
     return SamplePlan(run, recipe, n, seed, checkpoint, path, use_ema, best, index,
                       per_class, names)
-
-
-def run_class_names(run: RunDir, recipe: Recipe, num_classes: int) -> tuple[str, ...] | None:
-    """The names of a conditional generator's classes: those ``run.json`` records, else
-    those of the recipe's dataset, else ``"0" .. "k-1"``; None when ``num_classes`` is 0."""
-    if not num_classes:
-        return None
-    names = run.class_names()
-    if names is None:
-        try:
-            names = recipe.create("dataset").class_names
-        except GankitError:  # its data may be gone; run.json is what should have them
-            names = None
-    if names is not None and len(names) == num_classes:
-        return tuple(names)
-    return tuple(str(i) for i in range(num_classes))
 
 
 def class_index(label: str | int, names: tuple[str, ...]) -> int:
@@ -219,8 +201,7 @@ def draw(plan: SamplePlan, progress: bool = False) -> Path:
     value_range = tuple(plan.recipe.create("dataset").value_range)
     ema = plan.use_ema and plan.recipe.ema is not None
     if plan.best:
-        model = load_saved(plan.run, plan.run.path / "best" /
-                           ("generator_ema.keras" if ema else "generator.keras"))
+        model = load_saved(plan.run, plan.run.generator_in(plan.run.best_dir, ema))
     else:
         model = load_generator(plan.run, generator, plan.checkpoint, ema=ema)
     rng = np.random.default_rng(plan.seed)
@@ -262,58 +243,15 @@ def draw(plan: SamplePlan, progress: bool = False) -> Path:
                           f"--out") from None
 
 
-def load_generator(run: RunDir, generator, step: int | None, ema: bool = False):
-    """The generator model (or its EMA copy) with the weights of checkpoint ``step``, the
-    newest usable checkpoint, or the saved ``.keras`` file."""
-    import tensorflow as tf
+def sample(run_dir: str | Path, *, n: int | None = None, seed: int = 0,
+           checkpoint: int | None = None, out: str | Path | None = None, use_ema: bool = True,
+           best: bool = False, label: str | int | None = None, per_class: int | None = None,
+           progress: bool = False) -> Path:
+    """``gankit sample`` as a Python API: draw a grid from a run's generator (the newest
+    checkpoint, else its saved generator; ``best``: its ``best/`` generator) and return the
+    PNG's path. The arguments are :func:`sample_grid`'s."""
+    from gankit.app.train import plugins
 
-    name = "generator_ema" if ema else "generator"
-    model = generator.build()
-
-    def restore(ckpt) -> None:
-        status = tf.train.Checkpoint(**{name: model}).read(ckpt.prefix).expect_partial()
-        try:
-            status.assert_existing_objects_matched()
-        except AssertionError:
-            raise ValueError(f"its {name} does not fit the generator the run's recipe builds; "
-                             f"was recipe.yaml edited?") from None
-
-    store = CheckpointStore(run.checkpoints)
-    if step is not None:
-        if step not in store.steps():
-            available = ", ".join(map(str, store.steps())) or "none"
-            raise GankitError(f"{run.path} has no checkpoint of step {step}; "
-                              f"available steps: {available}")
-        try:
-            restore(store.load(step))
-        except Exception as exc:  # noqa: BLE001 - a damaged checkpoint, in any of TF's forms
-            raise GankitError(f"checkpoint {store.path(step)} is unusable: "
-                              f"{str(exc).splitlines()[0][:300]}") from None
-        return model
-    saved = run.path / f"{name}.keras"
-    try:
-        found = store.load_latest(restore=restore)
-    except TrainingError as exc:  # checkpoints exist, none is usable
-        if not saved.is_file():
-            raise
-        warnings.warn(f"{exc}; using {saved}", CheckpointWarning, stacklevel=2)
-        found = None
-    if found is not None:
-        return model
-    return load_saved(run, saved)
-
-
-def load_saved(run: RunDir, path: Path):
-    """Load a saved ``.keras`` generator, with a clear error if it is missing or damaged."""
-    if not path.is_file():
-        raise GankitError(f"{run.path} has no checkpoint and no {path.name} yet; nothing to "
-                          f"sample from")
-    if not zipfile.is_zipfile(path):
-        raise GankitError(f"cannot load {path}: the file is damaged or truncated (not a "
-                          f"complete .keras archive)")
-    import keras
-
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
-        raise GankitError(f"cannot load {path}: {str(exc).splitlines()[0][:300]}") from None
+    plan = plan_sample(run_dir, n, seed, checkpoint, out, plugins().registry, use_ema,
+                       best=best, label=label, per_class=per_class)
+    return draw(plan, progress)

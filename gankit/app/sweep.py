@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from gankit.errors import GankitError, RecipeError, did_you_mean
+from gankit.rundir.run_dir import RunDir
+from gankit.util import atomic
 
 STATE_FILE = "sweep.json"
 RESULTS_CSV = "results.csv"
@@ -167,7 +169,7 @@ def plan_sweep(base: str, trials_file: str, *, minutes: float, reference: str | 
     Raises:
         GankitError: one line naming the argument, the trial or the recipe key.
     """
-    from gankit.evaluation.features import plan_evaluation
+    from gankit.app.evaluate import plan_evaluation
     from gankit.recipe.validation import apply_overrides, load_raw, overridden_keys, validate
 
     if registry is None:
@@ -223,7 +225,7 @@ def plan_sweep(base: str, trials_file: str, *, minutes: float, reference: str | 
     out_path = out_path.expanduser().absolute()
     if out_path.exists() and not out_path.is_dir():
         raise GankitError(f"--out {out_path}: exists and is not a folder")
-    if (out_path / "recipe.yaml").is_file() or (out_path / "run.json").is_file():
+    if RunDir(out_path).recipe_file.is_file() or RunDir(out_path).status_file.is_file():
         raise GankitError(f"--out {out_path}: is a run directory; a sweep needs a folder of "
                           f"its own")
     parent = _existing_ancestor(out_path)
@@ -371,7 +373,7 @@ def _make_split_folders(data_dir: Path, split: tuple[list[Path], list[Path]],
         tmp.mkdir(parents=True)
         for f in files:
             os.symlink(f.resolve(), tmp / f.name)
-        os.rename(tmp, folder)
+        atomic.swap_folder(tmp, folder)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -428,9 +430,8 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
     """Train and score the trials of ``plan`` that have no result yet; returns the exit code
     (0, or 1 if a trial failed)."""
     from gankit._version import __version__
-    from gankit.util import machine
     from gankit.recipe.strict_yaml import dump_yaml
-    from gankit.rundir.run_dir import write_text_atomic
+    from gankit.util import machine
 
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
@@ -471,7 +472,7 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
                 continue
             (out / "recipes").mkdir(exist_ok=True)
             recipe_file = out / "recipes" / f"{trial.name}.yaml"
-            write_text_atomic(recipe_file, f"# trial {trial.name} of gankit sweep: "
+            atomic.write_text(recipe_file, f"# trial {trial.name} of gankit sweep: "
                               f"{trial.what}\n" + dump_yaml(trial.resolved))
             run_dir = out / "runs" / trial.name
             if not _trained(run_dir, trial):
@@ -522,20 +523,21 @@ def _say(quiet: bool, message: str) -> None:
 
 def _trained(run_dir: Path, trial: Trial) -> bool:
     """``run_dir`` holds this trial trained to its end (the sweep stopped while scoring)."""
+    run = RunDir(run_dir)
     try:
-        status = json.loads((run_dir / "run.json").read_text())
-        stored = (run_dir / "recipe.yaml").read_text()
+        status = json.loads(run.status_file.read_text())
+        stored = run.recipe_file.read_text()
     except (OSError, ValueError, RecursionError):
         return False
     from gankit.recipe.strict_yaml import parse_yaml
 
     try:
-        same = parse_yaml(stored, str(run_dir / "recipe.yaml")) == trial.resolved
+        same = parse_yaml(stored, str(run.recipe_file)) == trial.resolved
     except RecipeError:
         return False
     return (same and isinstance(status, dict)
             and status.get("status") in ("stopped", "completed")
-            and (run_dir / "generator.keras").is_file())
+            and run.generator_file.is_file())
 
 
 def _train(recipe_file: Path, run_dir: Path, log: Path) -> tuple[int, str]:
@@ -577,9 +579,7 @@ def _train(recipe_file: Path, run_dir: Path, log: Path) -> tuple[int, str]:
 
 def _discard(run_dir: Path) -> None:
     """Remove a trial's unfinished run directory, unless a process still trains in it."""
-    from gankit.rundir.run_dir import RunDir
-
-    if (run_dir / ".lock").exists():
+    if RunDir(run_dir).lock_file.exists():
         with RunDir(run_dir).lock():  # held by a live run: one line naming its pid
             shutil.rmtree(run_dir)
     else:
@@ -589,7 +589,8 @@ def _discard(run_dir: Path) -> None:
 def _score(trial: Trial, run_dir: Path, plan: SweepPlan) -> dict[str, Any]:
     """FID and KID of the trial's generators (EMA and trained, at the end and at every
     snapshot), and a grid of each."""
-    status = json.loads((run_dir / "run.json").read_text())
+    run = RunDir(run_dir)
+    status = json.loads(run.status_file.read_text())
     scores: dict[str, dict[str, Any]] = {"end": {"step": status.get("step"),
                                                  "seconds": status.get("seconds")}}
     kinds = (("ema", True), ("trained", False)) if trial.ema else (("trained", False),)
@@ -597,15 +598,16 @@ def _score(trial: Trial, run_dir: Path, plan: SweepPlan) -> dict[str, Any]:
         scores["end"][key] = _evaluate(str(run_dir), plan, f"{trial.name}-{key}",
                                        use_ema=use_ema)
         _grid(run_dir, plan.out / "grids" / f"{trial.name}-{key}.png", use_ema)
-    for folder in sorted((run_dir / "snapshots").glob("*/")):
+    for folder in sorted(run.snapshots.glob("*/")):
         try:
             info = json.loads((folder / "snapshot.json").read_text())
         except (OSError, ValueError):
             continue
         at = {"step": info.get("step"), "seconds": info.get("seconds")}
-        for key, file in (("ema", "generator_ema.keras"), ("trained", "generator.keras")):
-            if (folder / file).is_file():
-                at[key] = _evaluate(str(folder / file), plan,
+        for key, file in (("ema", RunDir.generator_in(folder, ema=True)),
+                          ("trained", RunDir.generator_in(folder))):
+            if file.is_file():
+                at[key] = _evaluate(str(file), plan,
                                     f"{trial.name}-{folder.name}-{key}",
                                     value_range=trial.value_range)
         scores[folder.name] = at
@@ -619,8 +621,8 @@ def _score(trial: Trial, run_dir: Path, plan: SweepPlan) -> dict[str, Any]:
 
 def _evaluate(source: str, plan: SweepPlan, label: str, *, use_ema: bool = True,
               value_range: tuple[float, float] | None = None) -> dict[str, float]:
-    from gankit.evaluation.features import evaluate, plan_evaluation
-    from gankit.rundir.run_dir import write_text_atomic
+    from gankit.app.evaluate import plan_evaluation
+    from gankit.evaluation.features import evaluate
 
     json_path = plan.out / "evals" / f"{label}.json"
     json_path.parent.mkdir(exist_ok=True)
@@ -630,7 +632,7 @@ def _evaluate(source: str, plan: SweepPlan, label: str, *, use_ema: bool = True,
                         value_range=value_range, json_path=str(json_path), use_ema=use_ema)
     result = evaluate(e.source, e.reference, e.extractor, e.metrics, e.n, e.seed,
                       progress=False)
-    write_text_atomic(json_path, result.to_json())
+    atomic.write_text(json_path, result.to_json())
     return {k: float(v) for k, v in result.values.items()}
 
 
@@ -776,9 +778,7 @@ gankit {esc(str(state.get('gankit_version', '')))}.</p>
 
 
 def _write_outputs(out: Path, state: dict[str, Any], plan: SweepPlan) -> None:
-    from gankit.rundir.run_dir import write_text_atomic
-
-    write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1, default=str) + "\n")
-    write_text_atomic(out / RESULTS_CSV, results_csv(state))
-    write_text_atomic(out / SCORES_CSV, scores_csv(state))
-    write_text_atomic(out / PAGE, page(state))
+    atomic.write_text(out / STATE_FILE, json.dumps(state, indent=1, default=str) + "\n")
+    atomic.write_text(out / RESULTS_CSV, results_csv(state))
+    atomic.write_text(out / SCORES_CSV, scores_csv(state))
+    atomic.write_text(out / PAGE, page(state))

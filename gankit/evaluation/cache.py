@@ -74,7 +74,7 @@ class ReferenceCache:
 
     def store(self, key: str, features: Features, meta: Mapping[str, Any]) -> Path | None:
         """Write an entry (warns and returns None if the cache folder is not writable)."""
-        from gankit.rundir.run_dir import _write_bytes_atomic, write_text_atomic
+        from gankit.util import atomic
 
         data_path, meta_path = self.paths(key)
         buffer = io.BytesIO()
@@ -84,9 +84,9 @@ class ReferenceCache:
         np.savez(buffer, **arrays)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            _write_bytes_atomic(data_path, buffer.getvalue())
-            write_text_atomic(meta_path, json.dumps({"key": key, **meta}, indent=2,
-                                                    default=str) + "\n")
+            atomic.write_bytes(data_path, buffer.getvalue())
+            atomic.write_text(meta_path, json.dumps({"key": key, **meta}, indent=2,
+                                                   default=str) + "\n")
         except OSError as exc:
             warnings.warn(f"cannot cache the reference features in {self.root} "
                           f"({exc.strerror or exc}); set GANKIT_CACHE_DIR to a writable folder",

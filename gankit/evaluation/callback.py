@@ -16,13 +16,13 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from gankit.errors import GankitError
-from gankit.training.callbacks import CoreCallback
 from gankit.interfaces.metric_names import split_per_class, value_names
-
-BEST = "best"
+from gankit.rundir.generators import save_generators
+from gankit.rundir.run_dir import RunDir
+from gankit.training.callbacks import CoreCallback
+from gankit.util import atomic
 
 
 class MetricsCallback(CoreCallback):
@@ -34,7 +34,8 @@ class MetricsCallback(CoreCallback):
 
     def __init__(self, recipe) -> None:
         super().__init__()
-        from gankit.plugin.registry import create, using_registry
+        from gankit.plugin.manager import create
+        from gankit.plugin.registry import using_registry
 
         self.settings = recipe.metrics
         with using_registry(recipe.registry):
@@ -43,7 +44,7 @@ class MetricsCallback(CoreCallback):
             self.metrics = [create("metric", m, f"metrics.use[{i}]")
                             for i, m in enumerate(self.settings.use)]
         self.class_names = None
-        if any(getattr(m, "needs_labels", False) for m in self.metrics):
+        if any(m.needs_labels for m in self.metrics):
             self.class_names = recipe.create("dataset").class_names
         self._names = value_names(self.metrics, self.class_names)
         self.rank_name = self.settings.best or self._names[0][1]
@@ -61,8 +62,8 @@ class MetricsCallback(CoreCallback):
     def on_train_begin(self, run) -> None:
         super().on_train_begin(run)
         from gankit.evaluation.features import reference_features
-        from gankit.evaluation.sources import DatasetSource, GeneratorSource
         from gankit.evaluation.per_class import check_per_class
+        from gankit.evaluation.sources import DatasetSource, GeneratorSource
 
         session = run.session
         model = session.ema.shadow if session.ema is not None else session.generator
@@ -80,7 +81,7 @@ class MetricsCallback(CoreCallback):
             self.reference_source, self.extractor,
             self.settings.reference_samples, batch_size=self.settings.batch_size,
             progress=False)
-        self.best_dir = run.run_dir.path / BEST
+        self.best_dir = RunDir(run.run_dir.path).best_dir
         saved = _read_best(self.best_dir)
         if saved is not None and saved.get("name") == self.rank_name:
             self.best_value = float(saved["value"])
@@ -120,22 +121,19 @@ class MetricsCallback(CoreCallback):
     def _save_best(self, step: int, value: float, values: dict[str, float]) -> None:
         """Write ``best/`` (the generator, its EMA copy, best.json) as a whole: into a
         temporary folder first, then renamed over the previous best."""
-        run_dir, session = self.run.run_dir, self.run.session
-        tmp = run_dir.path / f".tmp-{BEST}-{os.getpid()}"
-        old = run_dir.path / f".tmp-{BEST}-old-{os.getpid()}"
+        session, best = self.run.session, self.best_dir
+        tmp = best.with_name(f".tmp-{best.name}-{os.getpid()}")
+        old = best.with_name(f".tmp-{best.name}-old-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            run_dir.save_model_atomic(session.generator, tmp / "generator.keras")
-            if session.ema is not None:
-                run_dir.save_model_atomic(session.ema.shadow, tmp / "generator_ema.keras")
+            save_generators(session.generator,
+                            session.ema.shadow if session.ema is not None else None, tmp)
             info = {"step": step, "name": self.rank_name, "value": value,
                     "lower_is_better": self.lower_is_better, "values": values,
                     "protocol": dict(self.extractor.protocol()), "created": time.time()}
-            (tmp / "best.json").write_text(json.dumps(info, indent=1, default=str))
-            if self.best_dir.exists():
-                os.replace(self.best_dir, old)
-            os.replace(tmp, self.best_dir)
+            atomic.write_text(tmp / RunDir.BEST_INFO, json.dumps(info, indent=1, default=str))
+            atomic.swap_folder(tmp, best, aside=old)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
@@ -145,7 +143,7 @@ class MetricsCallback(CoreCallback):
 
 def _read_best(folder: Path) -> dict | None:
     try:
-        data = json.loads((folder / "best.json").read_text())
+        data = json.loads((folder / RunDir.BEST_INFO).read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and "value" in data else None

@@ -30,6 +30,7 @@ import numpy as np
 from gankit.errors import DatasetError, GankitError, RecipeError
 from gankit.interfaces import Dataset
 from gankit.plugin.registry import ComponentSpec, Registry, resolve
+from gankit.util import atomic
 
 FEATURES_LAYER = "features"
 LOGITS_LAYER = "logits"
@@ -178,7 +179,7 @@ def load_labelled(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, tuple[str, 
     Raises:
         DatasetError: if it loads no labels, or labels outside its class names.
     """
-    from gankit.training.data import as_examples
+    from gankit.interfaces.data import as_examples
 
     loaded = dataset.load()
     names = tuple(dataset.class_names or ())
@@ -442,21 +443,13 @@ def _tensorflow_version() -> str:
 
 
 def _write_atomically(out: Path, report: dict[str, Any], model) -> None:
-    """Save the model and its report through temporary files renamed into place."""
-    json_file = report_path(out)
-    tmp_model = out.with_name(f".{out.stem}.{os.getpid()}.tmp.keras")
-    tmp_json = json_file.with_name(f".{json_file.stem}.{os.getpid()}.tmp.json")
+    """Save the model, then its report, each atomically (:mod:`gankit.util.atomic`)."""
     try:
-        model.save(tmp_model)
-        tmp_json.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp_model, out)
-        os.replace(tmp_json, json_file)
+        atomic.save_model(model, out)
+        atomic.write_text(report_path(out), json.dumps(report, indent=2) + "\n")
     except OSError as exc:
         raise GankitError(f"cannot save the classifier as {out} ({exc.strerror or exc})") \
             from None
-    finally:
-        for tmp in (tmp_model, tmp_json):
-            tmp.unlink(missing_ok=True)
 
 
 def describe(result: ClassifierResult) -> str:

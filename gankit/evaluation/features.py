@@ -5,36 +5,33 @@
     source    --batches-->  extractor  --Features-->  metrics  -->  EvaluationResult
     reference --batches-->  extractor  --Features (cached on disk, keyed by content)--^
 
-A library API first (``gankit evaluate`` and training-time metrics both call
-:func:`evaluate`); :func:`plan_evaluation` turns command-line strings into checked
-components and sources without TensorFlow, so mistakes are one line before anything slow.
+A library API (``gankit evaluate``, training-time metrics and ``gankit sweep`` all call
+:func:`evaluate`); :func:`gankit.app.evaluate.plan_evaluation` turns command-line strings
+into checked components and sources without TensorFlow.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from gankit.errors import GankitError, RecipeError, did_you_mean
+from gankit.errors import GankitError
 from gankit.evaluation.cache import EvaluationWarning, ReferenceCache, default_cache_dir
-from gankit.evaluation.sources import (DatasetSource, GeneratorSource, ImageFolderSource,
-                                  ImageSource)
-from gankit.interfaces import FeatureExtractor, Features, Metric
 from gankit.evaluation.per_class import align_logits, check_per_class, logit_classes, with_labels
+from gankit.evaluation.sources import DatasetSource, GeneratorSource, ImageFolderSource, ImageSource
+from gankit.interfaces import FeatureExtractor, Features, Metric
 from gankit.util.progress import _duration
 
-__all__ = ["DatasetSource", "EvaluationPlan", "EvaluationResult", "EvaluationWarning",
+__all__ = ["DatasetSource", "EvaluationResult", "EvaluationWarning",
            "GeneratorSource", "ImageFolderSource", "ImageSource", "ReferenceCache",
            "align_logits", "check_per_class", "compute_features", "compute_values",
-           "default_cache_dir", "evaluate", "logit_classes", "plan_evaluation",
+           "default_cache_dir", "evaluate", "logit_classes",
            "reference_features", "with_labels"]
 
 DEFAULT_N = 5000
@@ -248,7 +245,7 @@ def evaluate(source: ImageSource, reference: ImageSource | None, extractor: Feat
         "reference": reference.description if needs_real else None,
         "n_fake": n, "n_real": n_real, "seed": seed,
     }
-    if any(getattr(m, "needs_labels", False) for m in metrics):
+    if any(m.needs_labels for m in metrics):
         protocol["classes"] = list(source.class_names)
     return EvaluationResult(values, protocol, n, n_real, time.perf_counter() - started, cached)
 
@@ -266,7 +263,7 @@ def compute_values(metrics: Sequence[Metric], fake: Features, real: Features | N
     values: dict[str, float] = {}
     for metric in metrics:
         mine_fake, mine_real = fake, real if metric.needs_real else None
-        if getattr(metric, "needs_labels", False):
+        if metric.needs_labels:
             if labelled_fake is None:
                 labelled_fake = with_labels(fake, source, len(fake.features))
             mine_fake = labelled_fake
@@ -284,172 +281,3 @@ def compute_values(metrics: Sequence[Metric], fake: Features, real: Features | N
                 raise GankitError(f"two metrics both report '{name}'; give each metric once")
             values[name] = float(value)
     return values
-
-
-# --- command-line planning (no TensorFlow) ----------------------------------------------
-
-@dataclass
-class EvaluationPlan:
-    """A checked ``gankit evaluate`` request: everything built but nothing loaded."""
-
-    source: ImageSource
-    reference: ImageSource | None
-    extractor: FeatureExtractor
-    metrics: list[Metric]
-    n: int | None
-    reference_n: int | None
-    seed: int
-    json_path: Path | None
-
-
-def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | None = None,
-                    extractor: str = "inception_v3", overrides: Iterable[str] = (),
-                    n: int | None = None, reference_n: int | None = None, seed: int = 0,
-                    best: bool = False, value_range: Sequence[float] | None = None,
-                    json_path: str | None = None, default_json: bool = True,
-                    registry: Any = None, use_ema: bool = True) -> EvaluationPlan:
-    """Check a ``gankit evaluate`` request and build its parts, without TensorFlow.
-
-    ``overrides`` are ``extractor.KEY=VALUE`` or ``METRIC.KEY=VALUE`` (for a metric named
-    in ``metrics``); values are YAML. Relative file paths in them are relative to the
-    current directory.
-
-    Raises:
-        GankitError: one line naming the argument: an unknown metric or extractor (with the
-            closest name), a bad ``--set`` key or value, a missing source or reference, a bad
-            ``-n`` or ``--seed``.
-    """
-    from gankit.recipe.strict_yaml import parse_yaml
-    from gankit.plugin.registry import resolve
-
-    if registry is None:
-        from gankit.plugin.manager import default_plugins
-        registry = default_plugins().registry
-    for flag, value, low in (("-n", n, 2), ("--reference-n", reference_n, 2)):
-        if value is not None and not low <= value <= MAX_N:
-            raise GankitError(f"{flag} must be between {low} and {MAX_N:,}, got {value}")
-    if not 0 <= seed < 2 ** 63:
-        raise GankitError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
-    if not metrics:
-        raise GankitError("name at least one metric, e.g. --metric fid")
-    for name in metrics:
-        registry.get("metric", name, path="--metric")
-    if len(set(metrics)) != len(metrics):
-        raise GankitError(f"--metric: each metric once, got {', '.join(metrics)}")
-    registry.get("feature_extractor", extractor, path="--extractor")
-
-    sections: dict[str, dict[str, Any]] = {"extractor": {"type": extractor}}
-    sections.update({m: {"type": m} for m in metrics})
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        head, dot, rest = key.strip().partition(".")
-        if not sep or not dot or not rest or "." in rest:
-            raise GankitError(f"--set: expected extractor.KEY=VALUE or METRIC.KEY=VALUE "
-                              f"(e.g. extractor.path=classifier.keras), got {item!r}")
-        if head not in sections:
-            raise GankitError(f"--set {key}: '{head}' is neither 'extractor' nor a --metric "
-                              f"given{did_you_mean(head, sections)}; expected extractor.KEY "
-                              f"or one of {', '.join(f'{m}.KEY' for m in metrics)}")
-        sections[head][rest] = parse_yaml(text, source=f"--set {key}")
-    spec = resolve(registry, "feature_extractor", sections.pop("extractor"), "extractor")
-    built_extractor = _create(_absolute_paths(spec), "extractor")
-    built_metrics = [_create(resolve(registry, "metric", section, name), name)
-                     for name, section in sections.items()]
-    preflight = getattr(built_extractor, "preflight", None)
-    if preflight is not None:
-        preflight()
-
-    needs_real = any(m.needs_real for m in built_metrics)
-    if reference is None and needs_real:
-        wanting = ", ".join(m.name for m in built_metrics if m.needs_real)
-        raise GankitError(f"--reference is required for {wanting}: a folder of images or a "
-                          f"recipe .yaml whose dataset to compare with")
-    ref_source = _reference_source(reference, registry) if reference is not None and needs_real \
-        else None
-    src = _source(source, best, value_range, registry, use_ema)
-    check_per_class(src, ref_source, built_extractor, built_metrics)
-    if n is None and isinstance(src, GeneratorSource):
-        n = DEFAULT_N
-    for metric in built_metrics:
-        each = 2 if metric.needs_real else 1  # a covariance needs 2 images; an accuracy 1
-        if getattr(metric, "needs_labels", False) and n is not None \
-                and n < each * len(src.class_names):
-            raise GankitError(f"-n {n}: {metric.name} needs at least {each} generated "
-                              f"image(s) of each of the {len(src.class_names)} classes; give "
-                              f"-n {each * len(src.class_names)} or more")
-    out = None
-    if json_path is not None:
-        out = Path(json_path)
-        if out.is_dir() or not out.parent.is_dir():
-            raise GankitError(f"--json {out}: cannot write there; name a file in an existing "
-                              f"folder")
-    elif default_json and getattr(src, "run_dir", None) is not None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = src.run_dir / f"evaluation-{stamp}.json"
-    return EvaluationPlan(src, ref_source, built_extractor, built_metrics, n, reference_n,
-                          seed, out)
-
-
-def _create(spec, path: str):
-    try:
-        return spec.create()
-    except RecipeError as err:
-        if err.path and not err.path.startswith(path):
-            err.path = f"{path}.{err.path.split('.', 1)[-1]}"
-        raise
-
-
-def _absolute_paths(spec, base: Path | None = None):
-    """``spec`` with its relative file parameters made absolute against ``base`` (default:
-    the current directory)."""
-    from gankit.plugin.registry import ComponentSpec
-
-    config = dict(spec.config)
-    for key, param in spec.registration.component.params.items():
-        value = config.get(key)
-        if param.is_path and isinstance(value, str) and value:
-            config[key] = os.path.join(base or os.getcwd(), os.path.expanduser(value))
-            config[key] = os.path.normpath(config[key])
-    return ComponentSpec(spec.kind, spec.type, spec.registration, config, spec.path,
-                         spec.registry)
-
-
-def _reference_source(reference: str, registry: Any) -> ImageSource:
-    path = Path(reference).expanduser()
-    if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
-        # Only the dataset section matters: a file with just `dataset:` is enough.
-        from gankit.recipe.strict_yaml import load_raw
-        from gankit.plugin.registry import resolve
-
-        raw = load_raw(path)
-        if "dataset" not in raw:
-            raise RecipeError("no 'dataset' section: --reference takes a recipe whose dataset "
-                              "to compare with", source=str(path))
-        spec = _absolute_paths(resolve(registry, "dataset", raw["dataset"], "dataset",
-                                       source=str(path)), base=path.resolve().parent)
-        try:
-            dataset = spec.create()
-        except RecipeError as err:
-            err.source = err.source or str(path)
-            raise
-        return DatasetSource(dataset, f"dataset {spec.type} of {path.absolute()}")
-    if not path.exists():
-        raise GankitError(f"--reference: {path} does not exist; expected a folder of images "
-                          f"or a recipe .yaml whose dataset to use")
-    if not path.is_dir():
-        raise GankitError(f"--reference: {path} is neither a folder of images nor a recipe "
-                          f".yaml")
-    return ImageFolderSource(path, what="--reference folder")
-
-
-def _source(source: str, best: bool, value_range: Sequence[float] | None,
-            registry: Any, use_ema: bool = True) -> ImageSource:
-    path = Path(source).expanduser()
-    if path.is_dir() and not (path / "recipe.yaml").is_file():
-        if best or value_range is not None:
-            flag = "--best" if best else "--value-range"
-            raise GankitError(f"{flag} is for a run directory or a .keras generator; {path} is "
-                              f"a folder of images")
-        return ImageFolderSource(path, what="source folder")
-    return GeneratorSource(path, value_range=tuple(value_range) if value_range else None,
-                           best=best, registry=registry, use_ema=use_ema)

@@ -15,9 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-from gankit.errors import GankitError, RecipeError
+from gankit.errors import GankitError
 from gankit.evaluation.sources import ImageSource
 from gankit.interfaces import FeatureExtractor, Features, Metric
+from gankit.interfaces.metrics import logit_classes  # noqa: F401  (used here and by metrics)
 
 __all__ = ["align_logits", "check_per_class", "logit_classes", "with_labels"]
 
@@ -29,28 +30,6 @@ def with_labels(features: Features, source: ImageSource, n: int) -> Features:
     if labels is None:
         return features
     return features._replace(labels=np.asarray(labels), class_names=source.class_names)
-
-
-def logit_classes(extractor: FeatureExtractor, class_names: Sequence[str],
-                  path: str = "class_accuracy") -> tuple[str, ...]:
-    """The names of the extractor's logits, which must include every one of ``class_names``.
-
-    Raises:
-        RecipeError: the extractor does not name its classes, or lacks one of them.
-    """
-    known = extractor.class_names()
-    if known is None:
-        raise RecipeError(f"the classifier's logits are matched with the generator's classes "
-                          f"by name, and the extractor '{extractor.name}' does not name its "
-                          f"classes; use --extractor keras_model with a model from gankit "
-                          f"train-classifier (its report names them) or set "
-                          f"extractor.class_names", path=path)
-    missing = [c for c in class_names if c not in known]
-    if missing:
-        raise RecipeError(f"the classifier knows no class '{missing[0]}'; its classes: "
-                          f"{', '.join(known)} (set extractor.class_names to name its logits "
-                          f"as the generator's classes are named)", path=path)
-    return tuple(known)
 
 
 def align_logits(features: Features, extractor: FeatureExtractor) -> Features:
@@ -83,7 +62,7 @@ def check_per_class(source: ImageSource, reference: ImageSource | None,
         GankitError: one line naming the metric and what to give instead.
     """
     for metric in metrics:
-        if not getattr(metric, "needs_labels", False):
+        if not metric.needs_labels:
             continue
         if source.class_names is None:
             raise GankitError(f"{metric.name} scores the generated images of each class; "

@@ -157,14 +157,14 @@ class DatasetSource(ImageSource):
         self._labels: np.ndarray | None = None
 
     @classmethod
-    def from_recipe(cls, recipe: Any) -> "DatasetSource":
+    def from_recipe(cls, recipe: Any) -> DatasetSource:
         """The dataset of a validated :class:`gankit.recipe.validation.Recipe`."""
         spec = recipe.spec("dataset")
         return cls(recipe.create("dataset"), f"dataset {spec.type} of recipe {recipe.source}")
 
     def _uint8(self) -> np.ndarray:
         if self._pixels is None:
-            from gankit.training.data import as_examples
+            from gankit.interfaces.data import as_examples
 
             examples = as_examples(self.dataset.load(), self.dataset.image_shape)
             self._pixels = to_uint8(examples.images, tuple(self.dataset.value_range))
@@ -270,27 +270,28 @@ class GeneratorSource(ImageSource):
         self.value_range = tuple(recipe.create("dataset").value_range)
         self.num_classes = component.num_classes or 0
         self.latent_shape = (component.latent_dim,)
-        from gankit.app.sample import run_class_names
+        from gankit.rundir.generators import run_class_names
 
         self.class_names = run_class_names(run, recipe, self.num_classes)
         ema = use_ema and recipe.ema is not None
         self.run_dir = run.path
         if best:
-            folder = run.path / "best"
-            names = (["generator_ema.keras"] if ema else []) + ["generator.keras"]
-            found = next((folder / n for n in names if (folder / n).is_file()), None)
+            folder = run.best_dir
+            files = ([run.generator_in(folder, ema=True)] if ema else []) + \
+                [run.generator_in(folder)]
+            found = next((f for f in files if f.is_file()), None)
             if found is None:
-                raise GankitError(f"{run.path} has no best generator ({folder}/generator.keras); "
+                raise GankitError(f"{run.path} has no best generator ({files[-1]}); "
                                   f"a run keeps one when its recipe has a metrics section; "
                                   f"leave out --best to use the newest checkpoint")
-            self.description = f"run {run.path} best/{found.name}"
+            self.description = f"run {run.path} {run.BEST}/{found.name}"
             self._loader = lambda: _load_keras(found)
             return
         self.description = f"run {run.path} ({'EMA generator' if ema else 'generator'}, " \
                            f"latest weights)"
 
         def load():
-            from gankit.app.sample import load_generator
+            from gankit.rundir.generators import load_generator
 
             return load_generator(run, component, None, ema=ema)
 
@@ -339,8 +340,8 @@ class GeneratorSource(ImageSource):
 
 def _load_keras(path: Path):
     from gankit.plugin.manager import default_plugins
+    from gankit.rundir.generators import load_saved
     from gankit.rundir.run_dir import RunDir
-    from gankit.app.sample import load_saved
 
     default_plugins()  # plugins' custom layers register with Keras when they import
     return load_saved(RunDir(path.parent), path)

@@ -11,17 +11,29 @@ This package imports neither TensorFlow nor Keras: recipe validation and ``ganki
 stay fast. Components import Keras inside the methods that build models.
 """
 
-from gankit.interfaces.callbacks import Callback
-from gankit.interfaces.component import Component
-from gankit.interfaces.data import DataSource, Dataset, Examples
+from gankit.interfaces.callbacks import Callback, RunContext, RunFiles, SessionView
+from gankit.interfaces.component import Component, RecipeView
+from gankit.interfaces.data import Dataset, DataSource, Examples
 from gankit.interfaces.metrics import FeatureExtractor, Features, Metric
 from gankit.interfaces.models import Discriminator, Generator
-from gankit.interfaces.training import (SCORE_KINDS, Augmenter, Batch, GANModels, Loss,
-                                        ModelUpdate, Optimizer, Regularizer, RegularizerInputs,
-                                        Schedule, StepOutputs, Strategy)
+from gankit.interfaces.training import (
+                                        SCORE_KINDS,
+                                        Augmenter,
+                                        Batch,
+                                        GANModels,
+                                        Loss,
+                                        ModelUpdate,
+                                        Optimizer,
+                                        Regularizer,
+                                        RegularizerInputs,
+                                        Schedule,
+                                        StepOutputs,
+                                        Strategy,
+)
 
 __all__ = ["Augmenter", "Batch", "Callback", "Component", "DataSource", "Dataset",
            "Discriminator", "Examples", "FeatureExtractor", "Features", "GANModels",
-           "Generator", "Loss", "Metric", "ModelUpdate", "Optimizer",
+           "Generator", "Loss", "Metric", "ModelUpdate", "Optimizer", "RecipeView", "RunContext",
+           "RunFiles", "SessionView",
            "Regularizer", "RegularizerInputs", "SCORE_KINDS", "Schedule", "StepOutputs",
            "Strategy"]

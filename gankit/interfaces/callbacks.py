@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
 
 from gankit.interfaces.component import Component
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gankit.training.loop import RunContext
+
+class RunFiles(Protocol):
+    """What a callback may use of the run directory (:class:`gankit.rundir.run_dir.RunDir`
+    implements it; docs/run-directory.md says what each file is)."""
+
+    path: Path
+    """The run directory."""
+    samples: Path
+    """``samples/``: the sample pairs and grids."""
+    losses_file: Path
+    """``losses.csv``."""
+    snapshots: Path
+    """``snapshots/``: generators kept at chosen times (the ``snapshot`` callback's)."""
+
+    def save_model_atomic(self, model: Any, path: str | Path) -> Path:
+        """Save a Keras model at ``path`` so that a crash leaves the old file or the new."""
+
+    def save_generators(self, generator: Any, ema_shadow: Any,
+                        folder: str | Path | None = None) -> tuple[Path, Path | None]:
+        """Save a generator and (unless ``ema_shadow`` is None) its EMA copy in ``folder``
+        (default: the run directory) under the run directory's names for them, each as
+        :meth:`save_model_atomic` does; return their paths."""
+
+
+class SessionView(Protocol):
+    """What a callback may use of the training session
+    (:class:`gankit.training.session.TrainingSession` implements it)."""
+
+    generator: Any
+    """The generator (a Keras model)."""
+    discriminator: Any
+    """The discriminator (a Keras model)."""
+    ema: Any
+    """The EMA of the generator (``ema.shadow`` is the averaged model), or None."""
+    step_counter: Any
+    """The steps done, an int64 ``tf.Variable`` (at ``run.at_call_end`` steps: the step)."""
+
+    def sampler(self, use_ema: bool = True) -> Callable:
+        """A compiled ``sample(latents, labels=None)`` of the EMA (or trained) generator."""
 
 
 class Callback(Component):
@@ -15,7 +54,7 @@ class Callback(Component):
 
     The built-in side work (progress, loss log, TensorBoard, samples, grids, checkpoints,
     the NaN guard) is made of callbacks; a recipe's ``callbacks`` section adds registered
-    ones. Every hook gets the :class:`~gankit.training.loop.RunContext` through
+    ones. Every hook gets the :class:`~gankit.interfaces.callbacks.RunContext` through
     :meth:`on_train_begin` (kept as ``self.run``): the run directory, the recipe, the
     models, a TensorBoard writer and a way to print a notice.
 
@@ -36,7 +75,7 @@ class Callback(Component):
     """
 
     kind = "callback"
-    run: "RunContext"
+    run: RunContext
 
     def log_columns(self) -> list[str]:
         """Names this callback may add to ``logs`` (on some steps only): the loss log gets a
@@ -55,7 +94,7 @@ class Callback(Component):
         """
         return True
 
-    def on_train_begin(self, run: "RunContext") -> None:
+    def on_train_begin(self, run: RunContext) -> None:
         """Before the first step of this session (``run.start_step`` says where it starts)."""
         self.run = run
 
@@ -73,3 +112,63 @@ class Callback(Component):
 
     def on_close(self) -> None:
         """Always, at the end of the session (success, failure or interruption)."""
+
+
+@dataclass
+class RunContext:
+    """What callbacks see of a run (see :class:`Callback`), made by the trainer.
+
+    The engine's objects are typed ``Any`` here so that the contract does not import the
+    engine; their documented attributes are listed with each field."""
+
+    recipe: Any
+    """The validated recipe (:class:`gankit.recipe.validation.Recipe`): ``recipe.train``,
+    ``recipe.sections``, ``recipe.create(kind)``."""
+    run_dir: RunFiles
+    """The run directory: its ``path``, ``samples/`` and ``losses.csv``, and a safe way to
+    save a model in it."""
+    session: SessionView
+    """The training session: the models, the EMA and the step counter."""
+    store: Any
+    """The checkpoint store (:class:`gankit.rundir.checkpoints.CheckpointStore`), for the
+    built-in checkpoint callback; a plugin's callback has no use for it."""
+    start_step: int
+    resumed: bool
+    value_range: tuple[float, float]
+    writer: Any
+    """A ``tf.summary`` writer of the run's ``tensorboard/`` folder."""
+    message: Callable[[str], None]
+    """Prints a one-line notice without garbling the progress bar."""
+    stop_requested: bool = False
+    last_checkpoint: int | None = None
+    last_fake: Any = None
+    """The first generated image of the latest step (a tensor)."""
+    last_real: Any = None
+    """The first real image of the latest step (a tensor)."""
+    final_step: int | None = None
+    """The last step of this session: ``train.steps``, or the step a time-budget stop ends
+    at (known from that step's callbacks on)."""
+    began: float | None = None
+    """``time.perf_counter()`` when the session began (the clock of ``train.max_minutes``)."""
+    at_call_end: bool = True
+    """Whether the step being reported ended its compiled call: only then are the models,
+    the optimizers and the EMA at that step (a callback that reads them at times it cannot
+    name in advance, such as every few minutes, waits for such a step)."""
+
+    def __post_init__(self) -> None:
+        if self.final_step is None:
+            self.final_step = self.recipe.train.steps
+
+    def is_final(self, step: int) -> bool:
+        """Whether ``step`` is the last of this session (write the last grid, metrics...)."""
+        return step == self.final_step
+
+    @property
+    def train(self) -> Any:
+        """The recipe's ``train`` section (``steps``, ``batch_size``, ``seed``, ...)."""
+        return self.recipe.train
+
+    def last_good(self) -> str:
+        kept = self.store.steps()
+        return (f"the last checkpoint (step {kept[-1]}) is untouched" if kept
+                else "no checkpoint had been written yet")

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Protocol
 
 from gankit.params import Param, check_params
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gankit.recipe.validation import Recipe
+
+class RecipeView(Protocol):
+    """What :meth:`Component.check_recipe` may read of a validated recipe (the contract's
+    view of :class:`gankit.recipe.validation.Recipe`, which the config layer implements)."""
+
+    sections: Mapping[str, Any]
+    """Every resolved section by its kind (``generator``, ``loss``, ``regularizer``, ...)."""
+
+    @property
+    def train(self) -> Any:
+        """The ``train`` section: ``steps``, ``batch_size``, ``seed``, ``precision``, ..."""
 
 
 class Component(abc.ABC):
@@ -39,11 +48,11 @@ class Component(abc.ABC):
         return dict(self.config)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Component":
+    def from_config(cls, config: Mapping[str, Any]) -> Component:
         """Build the component from the output of :meth:`get_config`."""
         return cls(**config)
 
-    def check_recipe(self, recipe: "Recipe", path: str) -> None:
+    def check_recipe(self, recipe: RecipeView, path: str) -> None:
         """Check settings that span sections of a validated recipe (no TensorFlow).
 
         Called by recipe validation after every section was checked on its own, so that

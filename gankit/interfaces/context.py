@@ -41,7 +41,7 @@ class StepContext:
 
         return tf.random.experimental.stateless_fold_in(self.seed, name_key(name))
 
-    def child(self, name: str) -> "StepContext":
+    def child(self, name: str) -> StepContext:
         """The stream of the part ``name`` of this one (independent of every other name)."""
         path = f"{self.name}/{name}" if self.name else name
         return StepContext(self.key(name), self.step, path)

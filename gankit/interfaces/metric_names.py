@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gankit.interfaces import Features
+from gankit.interfaces.metrics import Features
 
 PER_CLASS = "/"
 """Joins a per-class value's name and its class: ``intra_fid/frog`` (the mean is ``intra_fid``)."""
@@ -29,7 +29,7 @@ def value_names(metrics: Sequence[Any], class_names: Sequence[str] | None = None
                         np.arange(3 * k) % k, names_)
     names = []
     for metric in metrics:
-        data = labelled if getattr(metric, "needs_labels", False) else tiny
+        data = labelled if metric.needs_labels else tiny
         values = metric.compute(data, data if metric.needs_real else None,
                                 np.random.default_rng(0))
         names += [(metric, name) for name in values]

@@ -44,7 +44,7 @@ class Generator(_ImageModel):
         return int(self.config["latent_dim"])
 
     @abc.abstractmethod
-    def build(self) -> "keras.Model":
+    def build(self) -> keras.Model:
         """Return a new, freshly initialised Keras model.
 
         Its input is ``(None, latent_dim)`` float32 (and, if conditional, ``(None,)`` int32
@@ -75,6 +75,6 @@ class Discriminator(_ImageModel):
         return False
 
     @abc.abstractmethod
-    def build(self) -> "keras.Model":
+    def build(self) -> keras.Model:
         """Return a new, freshly initialised Keras model ``(None, *image_shape) -> (None, 1)``."""
 

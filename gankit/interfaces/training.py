@@ -44,8 +44,8 @@ class Loss(Component):
         return "logit"
 
     @abc.abstractmethod
-    def discriminator_loss(self, real_scores: "tf.Tensor", fake_scores: "tf.Tensor",
-                           ctx: "StepContext") -> "tf.Tensor":
+    def discriminator_loss(self, real_scores: tf.Tensor, fake_scores: tf.Tensor,
+                           ctx: StepContext) -> tf.Tensor:
         """The discriminator's loss (a float32 scalar, the mean over the batch).
 
         Args:
@@ -54,8 +54,8 @@ class Loss(Component):
         """
 
     @abc.abstractmethod
-    def generator_loss(self, fake_scores: "tf.Tensor", ctx: "StepContext",
-                       real_scores: "tf.Tensor | None" = None) -> "tf.Tensor":
+    def generator_loss(self, fake_scores: tf.Tensor, ctx: StepContext,
+                       real_scores: tf.Tensor | None = None) -> tf.Tensor:
         """The generator's loss (a float32 scalar) given the scores of its images (and,
         when ``generator_uses_real``, the scores of a real batch)."""
 
@@ -64,12 +64,12 @@ class RegularizerInputs(NamedTuple):
     """What a regularizer sees in a discriminator update (images as the discriminator saw
     them: after augmentation)."""
 
-    discriminate: Callable[["tf.Tensor"], "tf.Tensor"]
+    discriminate: Callable[[tf.Tensor], tf.Tensor]
     """Images -> float32 scores ``(batch, 1)``, in training mode, labels already bound."""
-    real_images: "tf.Tensor"
-    fake_images: "tf.Tensor"
-    real_scores: "tf.Tensor"
-    fake_scores: "tf.Tensor"
+    real_images: tf.Tensor
+    fake_images: tf.Tensor
+    real_scores: tf.Tensor
+    fake_scores: tf.Tensor
 
 
 class Regularizer(Component):
@@ -89,10 +89,10 @@ class Regularizer(Component):
         return int(self.config.get("every", 1) or 1)
 
     @abc.abstractmethod
-    def penalty(self, inputs: RegularizerInputs, ctx: "StepContext") -> "tf.Tensor":
+    def penalty(self, inputs: RegularizerInputs, ctx: StepContext) -> tf.Tensor:
         """The weighted penalty (a float32 scalar) for one discriminator update."""
 
-    def term(self, inputs: RegularizerInputs, ctx: "StepContext") -> "tf.Tensor":
+    def term(self, inputs: RegularizerInputs, ctx: StepContext) -> tf.Tensor:
         """The penalty as added to the loss on step ``ctx.step``, laziness included."""
         import tensorflow as tf
 
@@ -108,18 +108,24 @@ class Augmenter(Component):
 
     The strategy applies it in the same way to real and to generated images. It must be
     built from TensorFlow ops so gradients reach the generator through it.
+
+    The base class is the identity: an ``Augmenter()`` leaves images as they are (the
+    built-in ``none`` augmenter is this class registered under a name, and a session given
+    no augmenter uses it). A subclass overrides :meth:`augment`.
     """
 
     kind = "augmenter"
+    name = "none"
 
     @property
     def is_identity(self) -> bool:
-        """True if it leaves images unchanged (the strategy then skips it)."""
-        return False
+        """True if it leaves images unchanged (the strategy then skips it): by default,
+        whether :meth:`augment` is the base class's."""
+        return type(self).augment is Augmenter.augment
 
-    @abc.abstractmethod
-    def augment(self, images: "tf.Tensor", ctx: "StepContext") -> "tf.Tensor":
-        """Return augmented images of the same shape and dtype."""
+    def augment(self, images: tf.Tensor, ctx: StepContext) -> tf.Tensor:
+        """Return augmented images of the same shape and dtype (the base: ``images``)."""
+        return images
 
     def state(self) -> Mapping[str, Any]:
         """Variables the augmenter keeps across steps (e.g. an adaptive probability), by
@@ -133,7 +139,7 @@ class Schedule(Component):
     kind = "schedule"
 
     @abc.abstractmethod
-    def create(self) -> "keras.optimizers.schedules.LearningRateSchedule":
+    def create(self) -> keras.optimizers.schedules.LearningRateSchedule:
         """A new Keras schedule."""
 
 
@@ -143,7 +149,7 @@ class Optimizer(Component):
     kind = "optimizer"
 
     @abc.abstractmethod
-    def create(self) -> "keras.optimizers.Optimizer":
+    def create(self) -> keras.optimizers.Optimizer:
         """A new Keras optimizer (not yet built)."""
 
 
@@ -155,18 +161,18 @@ class ModelUpdate(abc.ABC):
     trainable variables and applies it with the model's optimizer.
     """
 
-    optimizer: "keras.optimizers.Optimizer"
+    optimizer: keras.optimizers.Optimizer
 
     @abc.abstractmethod
-    def minimize(self, tape: "tf.GradientTape", loss: "tf.Tensor") -> "tf.Tensor":
+    def minimize(self, tape: tf.GradientTape, loss: tf.Tensor) -> tf.Tensor:
         """Apply the gradient of ``loss``; return the gradient's global norm."""
 
 
 class GANModels(NamedTuple):
     """What a strategy works with: the built models and the parts, handed over by the core."""
 
-    generator: "keras.Model"
-    discriminator: "keras.Model"
+    generator: keras.Model
+    discriminator: keras.Model
     loss: Loss
     regularizers: Sequence[Regularizer]
     augmenter: Augmenter
@@ -195,9 +201,9 @@ class GANModels(NamedTuple):
 class Batch(NamedTuple):
     """The real data of one step: ``batches_per_step`` batches of ``batch_size`` examples."""
 
-    images: "tf.Tensor"
+    images: tf.Tensor
     """``(batches_per_step, batch_size, H, W, C)``."""
-    labels: "tf.Tensor | None" = None
+    labels: tf.Tensor | None = None
     """``(batches_per_step, batch_size)`` int32, or None."""
 
 
@@ -230,7 +236,7 @@ class Strategy(Component):
         """Called once, after the models, optimizers and parts exist, before the first step."""
 
     @abc.abstractmethod
-    def train_step(self, batch: Batch, models: GANModels, ctx: "StepContext") -> StepOutputs:
+    def train_step(self, batch: Batch, models: GANModels, ctx: StepContext) -> StepOutputs:
         """Update the models once; return the step's metrics (at least one ``*loss``)."""
 
 

@@ -18,9 +18,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gankit.interfaces import (Augmenter, Callback, Component, Dataset, Discriminator,
-                               FeatureExtractor, Generator, Loss, Metric, Optimizer,
-                               Regularizer, Schedule, Strategy)
+from gankit.interfaces import (
+    Augmenter,
+    Callback,
+    Component,
+    Dataset,
+    Discriminator,
+    FeatureExtractor,
+    Generator,
+    Loss,
+    Metric,
+    Optimizer,
+    Regularizer,
+    Schedule,
+    Strategy,
+)
 from gankit.params import REQUIRED
 
 
@@ -84,7 +96,6 @@ KINDS: tuple[Kind, ...] = (
 )
 """Every kind, in build order (a recipe's sections are resolved and printed in this order)."""
 
-BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
 BY_SECTION: dict[str, Kind] = {k.section: k for k in KINDS if k.section}
 
 

@@ -23,9 +23,10 @@ from typing import Any, Iterable
 
 import pluggy
 
-from gankit.plugin import spec as hookspecs
 from gankit.errors import PluginError, did_you_mean
-from gankit.plugin.registry import Registration, Registry
+from gankit.params import set_default_resolver
+from gankit.plugin import spec as hookspecs
+from gankit.plugin.registry import Registration, Registry, registry_in_use, resolve
 
 ENTRY_POINT_GROUP = "gankit"
 DISABLE_ENV = "GANKIT_DISABLE_PLUGINS"
@@ -246,3 +247,19 @@ def default_plugins() -> LoadedPlugins:
     if _cached is None:
         _cached = load_plugins()
     return _cached
+
+
+def current_registry() -> Registry:
+    """The registry set by :func:`~gankit.plugin.registry.using_registry`, else the installed
+    plugins'."""
+    registry = registry_in_use()
+    return registry if registry is not None else default_plugins().registry
+
+
+def create(kind: str, section: Any, path: str = ""):
+    """Build the component a (possibly nested) section names, from the current registry:
+    ``create("loss", "hinge")``, ``create("schedule", {"type": "CosineDecay", ...})``."""
+    return resolve(current_registry(), kind, section, path or kind).create()
+
+
+set_default_resolver(lambda kind, section, path: resolve(current_registry(), kind, section, path))

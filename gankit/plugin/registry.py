@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from gankit.errors import ComponentNotFoundError, PluginError, RecipeError, did_you_mean
 from gankit.interfaces import Component
+from gankit.params import Param, check_params, using_resolver
 from gankit.plugin.kinds import KINDS
-from gankit.params import Param, check_params
 
 CORE_KINDS: Mapping[str, type[Component]] = {k.name: k.interface for k in KINDS}
 """The kinds gankit knows out of the box (from :data:`gankit.plugin.kinds.KINDS`), each with the
@@ -45,20 +46,11 @@ class Registration:
 
 @dataclass
 class Registry:
-    """Maps (kind, name) to the registered component classes.
-
-    The set of kinds is open: :meth:`add_kind` adds one with the interface its components
-    must implement.
-    """
+    """Maps (kind, name) to the registered component classes (``kinds``: each kind with the
+    interface its components implement)."""
 
     kinds: dict[str, type[Component]] = field(default_factory=lambda: dict(CORE_KINDS))
     _entries: dict[str, dict[str, list[Registration]]] = field(default_factory=dict)
-
-    def add_kind(self, kind: str, interface: type[Component]) -> None:
-        """Make ``kind`` a registrable kind whose components subclass ``interface``."""
-        if kind in self.kinds and self.kinds[kind] is not interface:
-            raise PluginError(f"kind '{kind}' is already defined by {self.kinds[kind].__name__}")
-        self.kinds[kind] = interface
 
     def register(self, component: type[Component], name: str | None = None, *,
                  plugin: str = "local", distribution: str = "", version: str = "") -> Registration:
@@ -147,7 +139,7 @@ class ComponentSpec:
     config: dict[str, Any]
     path: str = ""
     """Where it stands in the recipe (``loss``, ``regularizers[0]``)."""
-    registry: "Registry | None" = field(default=None, compare=False, repr=False)
+    registry: Registry | None = field(default=None, compare=False, repr=False)
     """Where nested components (a schedule) are looked up when it is created."""
 
     def create(self) -> Component:
@@ -158,6 +150,25 @@ class ComponentSpec:
     def to_dict(self) -> dict[str, Any]:
         """``{type: ..., **config}``: the section as a resolved recipe holds it."""
         return {"type": self.type, **self.config}
+
+    def with_absolute_paths(self, root: Callable[[str], os.PathLike | str] | os.PathLike | str
+                            ) -> ComponentSpec:
+        """This spec with its relative file parameters (``Param(is_path=True)``) made
+        absolute: against ``root``, or ``root(key)`` for each key (``~`` expanded first).
+        The one path resolver of recipes and of ``gankit evaluate``."""
+        config = dict(self.config)
+        for key, param in self.registration.component.params.items():
+            value = config.get(key)
+            if not (param.is_path and isinstance(value, str) and value):
+                continue
+            expanded = os.path.expanduser(value)
+            if os.path.isabs(expanded):
+                config[key] = expanded
+                continue
+            base = root(key) if callable(root) else root
+            config[key] = os.path.normpath(os.path.join(os.path.abspath(base), expanded))
+        return ComponentSpec(self.kind, self.type, self.registration, config, self.path,
+                             self.registry)
 
 
 def resolve(registry: Registry, kind: str, section: Any, path: str,
@@ -211,20 +222,13 @@ def using_registry(registry: Registry | None):
         return
     token = _current.set(registry)
     try:
-        yield
+        with using_resolver(lambda kind, section, path: resolve(registry, kind, section, path)):
+            yield
     finally:
         _current.reset(token)
 
 
-def current_registry() -> Registry:
-    """The registry set by :func:`using_registry`, else the installed plugins'."""
-    registry = _current.get()
-    if registry is None:
-        from gankit.plugin.manager import default_plugins
-        registry = default_plugins().registry
-    return registry
-
-
-def create(kind: str, section: Any, path: str = "") -> Component:
-    """Build the component a (possibly nested) section names, from the current registry."""
-    return resolve(current_registry(), kind, section, path or kind).create()
+def registry_in_use() -> Registry | None:
+    """The registry set by :func:`using_registry`, or None outside one
+    (:func:`gankit.plugin.manager.current_registry` falls back to the installed plugins)."""
+    return _current.get()

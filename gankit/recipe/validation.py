@@ -24,191 +24,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gankit.errors import RecipeError, did_you_mean
 from gankit.interfaces import Component
+from gankit.params import check_params
 from gankit.plugin.kinds import KINDS, Kind, section_path
-from gankit.params import Param, check_params
-from gankit.recipe.strict_yaml import load_raw, parse_yaml  # noqa: F401  (re-exported)
 from gankit.plugin.registry import ComponentSpec, Registry, resolve, using_registry
-
-MAX_STEPS = 2 ** 31 - 1
-
-
-@dataclass(frozen=True)
-class _IntOrWord(Param):
-    """An integer in ``[min, max]``, or one word (``steps_per_call: auto``)."""
-
-    word: str = "auto"
-
-    def expected(self) -> str:
-        return f"an integer in [{self.min}, {self.max}] or '{self.word}'"
-
-    def check(self, value: Any, path: str) -> Any:
-        if isinstance(value, str):
-            if value == self.word:
-                return value
-            raise RecipeError(f"expected {self.expected()}, got the string {value!r}"
-                              f"{did_you_mean(value, [self.word])}", path=path)
-        return super().check(value, path)
-
-TRAIN_PARAMS: dict[str, Param] = {
-    "steps": Param(int, min=1, max=MAX_STEPS,
-                   doc="number of training steps (a step is one generator update, with the "
-                       "strategy's discriminator updates before it)"),
-    "batch_size": Param(int, 2, min=1, max=65536,
-                        doc="real images per discriminator update (the generator makes as many)"),
-    "seed": Param(int, 0, min=0, max=2 ** 32 - 1,
-                  doc="seed for weights, latents, label noise, augmentation, dropout and shuffling"),
-    "shuffle": Param(bool, False, doc="visit the data in a seeded random order each epoch instead of in order"),
-    "sample_every": Param(int, 2, min=1, max=MAX_STEPS,
-                          doc="steps between saving one generated and one real image and logging "
-                              "to TensorBoard"),
-    "grid_every": Param(int, 100, min=1, max=MAX_STEPS,
-                        doc="steps between grids of a fixed batch of latents (also at the last step)"),
-    "grid_size": Param(int, 8, min=1, max=32, doc="the grid is grid_size x grid_size images"),
-    "checkpoint_every": Param(int, 100, min=1, max=MAX_STEPS,
-                              doc="steps between checkpoints (also at the last step)"),
-    "keep_checkpoints": Param(int, 3, min=1, max=1000, doc="how many of the newest checkpoints to keep"),
-    "xla": Param(str, "auto", choices=("auto", "on", "off"),
-                 doc="XLA compilation: on compiles the whole step, off nothing, auto only the "
-                     "optimizer updates (measured fastest on CPU). With on, TensorFlow draws "
-                     "other random numbers for the same seed, so runs differ from off/auto"),
-    "deterministic": Param(bool, True, doc="turn on TensorFlow op determinism (bit-identical reruns)"),
-    "precision": Param(str, "auto", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-                       doc="the Keras dtype policy the models compute in: mixed_bfloat16 and "
-                           "mixed_float16 compute in 16 bits with float32 weights, scores and "
-                           "losses (mixed_float16 with dynamic loss scaling). auto picks the "
-                           "fastest on the devices the run trains on: mixed_bfloat16 on a CPU "
-                           "with AMX or AVX-512 BF16 (2-6x faster there) and on a GPU of "
-                           "compute capability 8.0+, mixed_float16 on 7.x, else float32 "
-                           "(docs/performance.md); run.json records the choice"),
-    "steps_per_call": _IntOrWord(int, "auto", min=1, max=1000, word="auto",
-                                 doc="training steps run in one compiled call (the metrics are "
-                                     "read back once per call); a call still ends at every step "
-                                     "that writes a checkpoint, a grid or metrics. auto fuses up "
-                                     "to 64 steps while a call stays under about a second "
-                                     "(docs/performance.md). Results do not depend on it"),
-    "max_minutes": Param(float, None, nullable=True, min=0.0, min_exclusive=True, max=1.0e7,
-                         doc="time budget of this session in minutes of wall-clock, compilation "
-                             "included (null: none); the run stops at the next call after it, "
-                             "saves a checkpoint, the generator and the report, and can be "
-                             "resumed (with a fresh budget)"),
-    "distribute": Param((str, dict), "none",
-                        doc="the devices or machines of the run: none, mirrored (the devices "
-                            "of this machine; {type: mirrored, devices: [...]}) or multi_worker "
-                            "(one process per machine, cluster in TF_CONFIG); batch_size is the "
-                            "global batch (docs/scaling.md)"),
-}
-"""The keys of the ``train`` section."""
-
-UNTRACKED_TRAIN_KEYS = ("steps", "steps_per_call", "max_minutes", "distribute")
-"""``train`` keys a resume may change: how long a run trains and in how many steps per call,
-not what it computes (left out of :meth:`Recipe.digest`); and on which devices or machines
-(the same global batch gives the same training, to float rounding)."""
-
-EMA_PARAMS: dict[str, Param] = {
-    "decay": Param(float, 0.999, min=0.0, max=0.999999, min_exclusive=True,
-                   doc="weight of the old average: ema = decay * ema + (1 - decay) * weights"),
-    "start": Param(int, 0, min=0, max=MAX_STEPS,
-                   doc="before this step the average is a plain copy of the generator"),
-    "statistics": Param(str, "copy", choices=("copy", "average"),
-                        doc="the generator's other float state (batch-norm statistics): copy "
-                            "it (StyleGAN, BigGAN) or average it like the weights (timm)"),
-    "rampup": Param(float, None, nullable=True, min=0.0, min_exclusive=True, max=1.0,
-                    doc="cap the average's half-life at this share of the steps averaged so "
-                        "far (StyleGAN2-ADA's ema_rampup, e.g. 0.05), so that a short run's "
-                        "average does not carry its first weights; null: decay's half-life "
-                        "from the start"),
-}
-"""The keys of the ``ema`` section (an exponential moving average of the generator's
-weights; leave the section out, or write ``ema: null``, for none)."""
-
-METRICS_PARAMS: dict[str, Param] = {
-    "use": Param(list, component="metric",
-                 doc="the metrics, each a name or {type: NAME, ...} (fid, kid, "
-                     "inception_score, precision_recall; per class: intra_fid, "
-                     "class_accuracy)"),
-    "extractor": Param((), {"type": "inception_v3"}, component="feature_extractor",
-                       doc="the network whose features the metrics compare"),
-    "every": Param(int, 1000, min=1, max=MAX_STEPS,
-                   doc="steps between evaluations (also at the last step)"),
-    "samples": Param(int, 2000, min=2, max=100_000,
-                     doc="generated images per evaluation"),
-    "reference_samples": Param(int, None, nullable=True, min=2, max=1_000_000,
-                               doc="real images of the training data to compare with (null: "
-                                   "all); their features are cached"),
-    "batch_size": Param(int, 100, min=1, max=10_000,
-                        doc="images per generator and extractor call"),
-    "best": Param(str, None, nullable=True,
-                  doc="the value that picks the best checkpoint (best/): a metric's value "
-                      "name such as fid or kid; null: the first metric's first value"),
-    "seed": Param(int, 1, min=0, max=2 ** 32 - 1,
-                  doc="seed of the latents of every evaluation (the same latents each time)"),
-}
-"""The keys of the ``metrics`` section (quality measured during training; leave it out, or
-write ``metrics: null``, for none)."""
-
-TOP_LEVEL = {"name": Param(str, None, nullable=True,
-                           doc="a name for runs of this recipe (letters, digits, '.', '_', '-'; "
-                               "it names the run directory)"),
-             "description": Param(str, None, nullable=True, doc="free text")}
-
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The validated ``train`` section."""
-
-    steps: int
-    batch_size: int
-    seed: int
-    shuffle: bool
-    sample_every: int
-    grid_every: int
-    grid_size: int
-    checkpoint_every: int
-    keep_checkpoints: int
-    xla: str
-    deterministic: bool
-    precision: str
-    steps_per_call: int | str
-    max_minutes: float | None
-    distribute: dict
-    """Normalised by :func:`gankit.training.distribute.check_distribute`."""
-
-
-assert {f.name for f in fields(TrainConfig)} == set(TRAIN_PARAMS)
-
-
-@dataclass(frozen=True)
-class EMAConfig:
-    """The validated ``ema`` section."""
-
-    decay: float
-    start: int
-    statistics: str = "copy"
-    rampup: float | None = None
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """The validated ``metrics`` section."""
-
-    use: list
-    extractor: dict
-    every: int
-    samples: int
-    reference_samples: int | None
-    batch_size: int
-    best: str | None
-    seed: int
+from gankit.recipe.overrides import _describe, apply_overrides, overridden_keys  # noqa: F401
+from gankit.recipe.schema import (  # noqa: F401
+    _RUN_NAME,
+    EMA_PARAMS,
+    MAX_STEPS,
+    METRICS_PARAMS,
+    TOP_LEVEL,
+    TRAIN_PARAMS,
+    UNTRACKED_TRAIN_KEYS,
+    EMAConfig,
+    MetricsConfig,
+    TrainConfig,
+)
+from gankit.recipe.strict_yaml import load_raw, parse_yaml  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -282,108 +121,6 @@ class Recipe:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-# --- overrides --------------------------------------------------------------------------
-
-def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str = "--set") -> dict:
-    """Apply ``key.path=VALUE`` overrides (values are YAML) to a copy of ``raw``.
-
-    A section written in shorthand (``loss: hinge``) is expanded to ``{type: hinge}`` when a
-    key inside it is set; a list item is addressed by its index (``regularizers.0.gamma``).
-    """
-    data = _deep_copy(raw)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise RecipeError(f"expected KEY=VALUE (e.g. train.steps=20), got '{item}'",
-                              source=source)
-        parts = key.split(".")
-        if any(not p for p in parts):
-            raise RecipeError(f"malformed key path '{key}'", source=source)
-        value = parse_yaml(text, f"{source} {key}") if text.strip() else ""
-        node: Any = data
-        for depth, part in enumerate(parts[:-1]):
-            here = ".".join(parts[:depth + 1])
-            if isinstance(node, list):
-                node = _list_item(node, part, here, key, source)
-                continue
-            child = node.get(part)
-            if child is None:
-                # `--set strategy.d_steps=5` on a recipe that leaves strategy to its default
-                child = node[part] = _default_section(parts[:depth + 1])
-            elif isinstance(child, str) and _is_component_key(parts[:depth + 1]):
-                child = node[part] = {"type": child}  # expand the shorthand
-            if not isinstance(child, (dict, list)):
-                raise RecipeError(f"cannot set '{key}': '{here}' is {_describe(child)}, not a "
-                                  f"section", source=source)
-            node = child
-        if isinstance(node, list):
-            index = _index(parts[-1], len(node), key, source)
-            node[index] = value
-        else:
-            node[parts[-1]] = value
-    return data
-
-
-def _default_section(parts: list[str]) -> dict:
-    """An absent section that a ``--set`` key goes into: the kind's default, if it has one."""
-    from gankit.plugin.kinds import BY_SECTION
-
-    kind = BY_SECTION.get(parts[0])
-    if kind is None or kind.required or len(parts) != (2 if kind.shape == "roles" else 1):
-        return {}
-    default = kind.default
-    if isinstance(default, str):
-        return {"type": default}
-    return _deep_copy(default) if isinstance(default, dict) else {}
-
-
-def _is_component_key(parts: list[str]) -> bool:
-    from gankit.plugin.kinds import BY_SECTION
-
-    kind = BY_SECTION.get(parts[0])
-    if kind is None:
-        return False
-    return len(parts) == (2 if kind.shape in ("roles", "list") else 1)
-
-
-def _index(part: str, length: int, key: str, source: str) -> int:
-    if not part.isdigit() or int(part) >= length:
-        raise RecipeError(f"cannot set '{key}': '{part}' is not an index of a list of "
-                          f"{length} item(s)", source=source)
-    return int(part)
-
-
-def _list_item(node: list, part: str, here: str, key: str, source: str) -> Any:
-    index = _index(part, len(node), key, source)
-    if isinstance(node[index], str):
-        node[index] = {"type": node[index]}
-    if not isinstance(node[index], dict):
-        raise RecipeError(f"cannot set '{key}': '{here}' is not a section", source=source)
-    return node[index]
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, (list, dict)):
-        return f"a {'list' if isinstance(value, list) else 'mapping'}"
-    return "null" if value is None else f"the value {value!r}"
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
-
-
-def overridden_keys(overrides: Sequence[str]) -> set[str]:
-    """The key paths that ``--set`` overrides name (``dataset.path``, ``dataset``)."""
-    return {item.partition("=")[0].strip() for item in overrides}
-
-
 # --- validation -------------------------------------------------------------------------
 
 def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<recipe>",
@@ -418,7 +155,8 @@ def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<reci
                           f"{name!r}", path="name" if top["name"] else None, source=source)
     missing = [k.section for k in KINDS if k.section and k.required and k.section not in raw]
     if missing or "train" not in raw:
-        raise RecipeError(f"missing section(s): {', '.join(missing + (['train'] if 'train' not in raw else []))}",
+        absent = missing + (["train"] if "train" not in raw else [])
+        raise RecipeError(f"missing section(s): {', '.join(absent)}",
                           source=source)
 
     sections: dict[str, Any] = {}
@@ -431,7 +169,7 @@ def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<reci
     if not isinstance(train_raw, dict):
         raise RecipeError("expected a mapping of training settings", path="train", source=source)
     train_values = check_params(TRAIN_PARAMS, train_raw, "train", source=source)
-    from gankit.training import distribute  # devices and machines: docs/scaling.md
+    from gankit.recipe import distribute  # devices and machines: docs/scaling.md
 
     train_values["distribute"] = distribute.check_distribute(train_values["distribute"],
                                                              source=source)
@@ -463,8 +201,8 @@ def validate(raw: Mapping[str, Any], registry: Registry, *, source: str = "<reci
 def _check_metrics(recipe: Recipe) -> None:
     """At least one metric, each fits the recipe (its ``check_recipe``: a per-class metric
     needs labelled data), and ``best`` names a value one of them gives."""
-    from gankit.plugin.registry import create
     from gankit.interfaces.metric_names import value_names
+    from gankit.plugin.manager import create
 
     metrics, source = recipe.metrics, recipe.source
     if not metrics.use:
@@ -477,7 +215,7 @@ def _check_metrics(recipe: Recipe) -> None:
         except RecipeError as err:
             err.source = err.source or source
             raise
-    per_class = any(getattr(m, "needs_labels", False) for m in components)
+    per_class = any(m.needs_labels for m in components)
     classes = recipe.create("dataset").class_names if per_class else None
     names = [name for _, name in value_names(components, classes)]
     if metrics.best is not None and metrics.best not in names:
@@ -520,21 +258,10 @@ def _resolve_paths(sections: dict[str, Any], base_dir, cwd_keys: set[str]) -> di
         return sections
 
     def fix(spec: ComponentSpec) -> ComponentSpec:
-        params = spec.registration.component.params
-        config = dict(spec.config)
-        for key, param in params.items():
-            value = config.get(key)
-            if not (param.is_path and isinstance(value, str) and value):
-                continue
-            expanded = os.path.expanduser(value)
-            if os.path.isabs(expanded):
-                config[key] = expanded
-                continue
-            from_cli = any(k == spec.path or k == f"{spec.path}.{key}" for k in cwd_keys)
-            root = Path.cwd() if from_cli else Path(base_dir)
-            config[key] = os.path.normpath(os.path.join(os.path.abspath(root), expanded))
-        return ComponentSpec(spec.kind, spec.type, spec.registration, config, spec.path,
-                             spec.registry)
+        # a key given with --set is relative to the current directory, the others to the file
+        return spec.with_absolute_paths(
+            lambda key: Path.cwd() if any(k == spec.path or k == f"{spec.path}.{key}"
+                                          for k in cwd_keys) else Path(base_dir))
 
     out: dict[str, Any] = {}
     for name, value in sections.items():

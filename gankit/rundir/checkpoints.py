@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gankit.errors import GankitError, TrainingError
+from gankit.util import atomic
 
 FORMAT_VERSION = 2
 STATE_PREFIX = "state"
@@ -54,19 +55,6 @@ class Checkpoint:
     def prefix(self) -> str:
         """What ``tf.train.Checkpoint.read`` takes."""
         return str(self.path / STATE_PREFIX)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class CheckpointStore:
@@ -132,8 +120,7 @@ class CheckpointStore:
                 raise OSError(getattr(exc, "errno", None) or 0, _tf_message(exc)) from None
             files = {}
             for p in sorted(tmp.iterdir()):
-                with open(p, "rb") as f:
-                    os.fsync(f.fileno())
+                atomic.fsync_file(p)
                 files[p.name] = p.stat().st_size
             if not any(n.startswith(f"{STATE_PREFIX}.index") for n in files):
                 raise OSError(0, "the state was not written")
@@ -141,24 +128,13 @@ class CheckpointStore:
                 time.sleep(3600)
             info = {"format": FORMAT_VERSION, "step": step, "created": time.time(),
                     "files": files, **meta}
-            with open(tmp / "meta.json", "w") as f:
-                json.dump(info, f, indent=1, default=str)
-                f.flush()
-                os.fsync(f.fileno())
-            _fsync_dir(tmp)
-            if final.exists():  # a re-run of the same step after a resume
-                # Renamed out of the way first, so a kill from here on leaves either it or
-                # the new one complete, never a half-deleted folder under a checkpoint name.
-                os.replace(final, replaced)
-            os.replace(tmp, final)
-            _fsync_dir(self.directory)
+            atomic.write_text(tmp / "meta.json", json.dumps(info, indent=1, default=str))
+            # A re-run of the same step after a resume replaces its checkpoint: moved out of
+            # the way first, so a kill from here on leaves either it or the new one complete,
+            # never a half-deleted folder under a checkpoint name.
+            atomic.swap_folder(tmp, final, aside=replaced)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            if replaced.exists() and not final.exists():
-                try:
-                    os.replace(replaced, final)
-                except OSError:
-                    pass
             kept = self.steps()
             intact = f"; the previous checkpoint (step {kept[-1]}) is intact" if kept else ""
             raise TrainingError(f"could not write checkpoint {final}: "
@@ -171,11 +147,7 @@ class CheckpointStore:
     def _discard(self, step: int) -> None:
         # A rename first: a kill during the deletion leaves only a .tmp- folder behind.
         doomed = self.directory / f"{_TMP}old-{self.path(step).name}-{os.getpid()}"
-        try:
-            os.replace(self.path(step), doomed)
-        except OSError:
-            return
-        shutil.rmtree(doomed, ignore_errors=True)
+        atomic.discard_folder(self.path(step), doomed)
 
     def load(self, step: int) -> Checkpoint:
         """Verify the checkpoint of ``step`` (its meta.json and the sizes of its files).

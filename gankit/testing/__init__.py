@@ -36,15 +36,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from gankit.interfaces import (Augmenter, Component, Dataset, Discriminator, Generator, Loss,
-                               Regularizer, Strategy)
+from gankit.interfaces import (
+    Augmenter,
+    Component,
+    Dataset,
+    Discriminator,
+    Generator,
+    Loss,
+    Regularizer,
+    Strategy,
+)
 from gankit.testing.conformance import ConformanceError, ConformanceReport, check_config_round_trip
 from gankit.testing.data import DATASET_CHECKS, check_dataset, make_images, write_image_folder
 from gankit.testing.installed import check_plugin
-from gankit.testing.models import (CONDITIONAL_CHECKS, MODEL_CHECKS, check_discriminator,
-                                   check_generator)
-from gankit.testing.parts import (AUGMENTER_CHECKS, LOSS_CHECKS, REGULARIZER_CHECKS,
-                                  check_augmenter, check_loss, check_regularizer)
+from gankit.testing.models import (
+    CONDITIONAL_CHECKS,
+    MODEL_CHECKS,
+    check_discriminator,
+    check_generator,
+)
+from gankit.testing.parts import (
+    AUGMENTER_CHECKS,
+    LOSS_CHECKS,
+    REGULARIZER_CHECKS,
+    check_augmenter,
+    check_loss,
+    check_regularizer,
+)
 from gankit.testing.precision import PRECISION_CHECKS, check_mixed_precision
 from gankit.testing.recipes import RecipeRun, run_recipe
 from gankit.testing.strategy import STRATEGY_CHECKS, check_strategy

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from gankit.testing.conformance import CheckRun
+from gankit.testing.conformance import CheckRun, _probe_loss
 
 CONDITIONAL_CHECKS = ("label_input", "label_effect", "label_gradients")
 """The checks a class-conditional model gets after :data:`~gankit.testing.MODEL_CHECKS`."""
@@ -52,7 +52,6 @@ def label_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray], 
     classes = component.num_classes
     if not classes:
         return {}
-    from gankit.testing.models import _probe_loss  # models imports this module
 
     role = component.kind
     compared = sorted({0, min(1, classes - 1), classes - 1})

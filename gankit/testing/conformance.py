@@ -207,3 +207,11 @@ def check_config_round_trip(component: Component, fail: Callable[[str], None]) -
             if hasattr(component, attr) and getattr(rebuilt, attr) != getattr(component, attr):
                 fail(f"from_config({label}) gives {attr} {getattr(rebuilt, attr)!r}, the "
                      f"original has {getattr(component, attr)!r}")
+
+
+def _probe_loss(output, seed: int):
+    """A scalar that depends on every output value, through fixed random weights."""
+    import tensorflow as tf
+
+    probe = tf.random.stateless_normal(tf.shape(output), [seed, 7], dtype=output.dtype)
+    return tf.reduce_mean(output * probe)

@@ -10,8 +10,13 @@ import numpy as np
 
 from gankit.errors import DatasetError
 from gankit.interfaces import Dataset, Examples
-from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
-                                        check_image_shape, require_kind)
+from gankit.testing.conformance import (
+    CheckRun,
+    ConformanceReport,
+    check_config_round_trip,
+    check_image_shape,
+    require_kind,
+)
 
 DATASET_CHECKS = ("interface", "config", "load", "values", "determinism", "source")
 """The checks of :func:`check_dataset`, in the order run."""

@@ -10,9 +10,17 @@ import numpy as np
 
 from gankit.interfaces import Discriminator, Generator
 from gankit.testing.conditional import _INPUT, CONDITIONAL_CHECKS, label_checks
-from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
-                                        check_image_shape, check_skip_weights, positive_int,
-                                        require_kind, skipped_weight)
+from gankit.testing.conformance import (
+    CheckRun,
+    ConformanceReport,
+    _probe_loss,
+    check_config_round_trip,
+    check_image_shape,
+    check_skip_weights,
+    positive_int,
+    require_kind,
+    skipped_weight,
+)
 
 MODEL_CHECKS = ("interface", "config", "build", "shapes", "determinism", "gradients", "training",
                 "save")
@@ -436,14 +444,6 @@ def unmatched_skip_weights(models, skip_weights: tuple[str, ...]) -> list[str]:
 def _value(variable) -> np.ndarray:
     """A copy of a Keras variable's value."""
     return np.array(variable.numpy())
-
-
-def _probe_loss(output, seed: int):
-    """A scalar that depends on every output value, through fixed random weights."""
-    import tensorflow as tf
-
-    probe = tf.random.stateless_normal(tf.shape(output), [seed, 7], dtype=output.dtype)
-    return tf.reduce_mean(output * probe)
 
 
 def _listing(paths: list[str]) -> str:

@@ -12,8 +12,13 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from gankit.interfaces import SCORE_KINDS, Augmenter, Loss, Regularizer, RegularizerInputs
-from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
-                                        positive_int, require_kind)
+from gankit.testing.conformance import (
+    CheckRun,
+    ConformanceReport,
+    check_config_round_trip,
+    positive_int,
+    require_kind,
+)
 
 LOSS_CHECKS = ("interface", "config", "values", "gradients")
 """The checks of :func:`check_loss`, in the order run."""

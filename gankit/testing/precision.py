@@ -17,10 +17,21 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from gankit.interfaces import (Augmenter, Discriminator, Generator, Loss, Optimizer, Regularizer,
-                               Strategy)
-from gankit.testing.conformance import (CheckRun, ConformanceReport, check_skip_weights,
-                                        skipped_weight)
+from gankit.interfaces import (
+    Augmenter,
+    Discriminator,
+    Generator,
+    Loss,
+    Optimizer,
+    Regularizer,
+    Strategy,
+)
+from gankit.testing.conformance import (
+    CheckRun,
+    ConformanceReport,
+    check_skip_weights,
+    skipped_weight,
+)
 
 PRECISION_CHECKS = ("mixed_bfloat16", "mixed_float16")
 """The checks of :func:`check_mixed_precision`, one per mixed policy, in the order run."""

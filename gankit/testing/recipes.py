@@ -1,9 +1,11 @@
-"""Running a recipe for a few steps inside a test, through the real ``gankit run``."""
+"""Running a recipe for a few steps inside a test, as ``gankit run`` does (through
+:func:`gankit.app.train.train`, the function the command calls)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -40,14 +42,20 @@ def run_recipe(recipe: str | Path, run_dir: str | Path, *, steps: int = 2,
         AssertionError: with ``check``, if ``gankit run`` exits non-zero (the message holds
             what it printed on stderr).
     """
-    from gankit.cli.main import main
+    from gankit.app.train import train
+    from gankit.errors import GankitError
 
     args = ["run", str(recipe), "--out", str(run_dir), "--quiet", "--set", f"train.steps={steps}"]
     for item in overrides:
         args += ["--set", item]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(args)
+        try:
+            code = train(recipe, out=run_dir, quiet=True,
+                         overrides=[f"train.steps={steps}", *overrides]).exit_code
+        except GankitError as error:  # as the command reports it
+            print(f"gankit: error: {error}", file=sys.stderr)
+            code = error.exit_code
     result = RecipeRun(code, Path(run_dir), out.getvalue(), err.getvalue())
     if check and code != 0:
         raise AssertionError(f"gankit {' '.join(args)} exited with {code}:\n{result.stderr}")

@@ -14,10 +14,26 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from gankit.interfaces import (Augmenter, Discriminator, Examples, Generator, Loss, Optimizer,
-                               Regularizer, RegularizerInputs, StepOutputs, Strategy)
-from gankit.testing.conformance import (CheckRun, ConformanceReport, check_config_round_trip,
-                                        check_skip_weights, positive_int, require_kind)
+from gankit.interfaces import (
+    Augmenter,
+    Discriminator,
+    Examples,
+    Generator,
+    Loss,
+    Optimizer,
+    Regularizer,
+    RegularizerInputs,
+    StepOutputs,
+    Strategy,
+)
+from gankit.testing.conformance import (
+    CheckRun,
+    ConformanceReport,
+    check_config_round_trip,
+    check_skip_weights,
+    positive_int,
+    require_kind,
+)
 from gankit.testing.data import make_images
 from gankit.testing.models import unmatched_skip_weights, weights_to_train
 
@@ -181,7 +197,7 @@ class _SessionRun:
         self.metrics: dict[int, Any] = {}
         self.batches: dict[int, Any] = {}
 
-    def build(self) -> "_SessionRun":
+    def build(self) -> _SessionRun:
         self.session.build()
         self.step_fn = self.session.step_function()
         return self
@@ -253,7 +269,7 @@ class _StrategyChecks:
 
     def loss(self) -> Loss:
         if self.given["loss"] is None:
-            from gankit.plugin.registry import create
+            from gankit.plugin.manager import create
 
             sigmoid = self.discriminator.output_activation == "sigmoid"
             self.given["loss"] = create("loss", "bce" if sigmoid else "non_saturating")
@@ -261,7 +277,7 @@ class _StrategyChecks:
 
     def optimizers(self) -> dict[str, Optimizer]:
         if self.given["optimizers"] is None:
-            from gankit.plugin.registry import create
+            from gankit.plugin.manager import create
 
             self.given["optimizers"] = {
                 role: create("optimizer", {"type": "Adam", "learning_rate": 2e-4})

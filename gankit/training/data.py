@@ -13,45 +13,13 @@ index, inside the ``tf.data`` map), so a dataset need not fit in memory.
 
 from __future__ import annotations
 
-import base64
 import os
-import re
-from typing import Any
 
 import numpy as np
 
 from gankit.errors import DatasetError
-from gankit.interfaces import Batch, DataSource, Dataset, Examples
-
-_ERROR_MARK, _ERROR_END = "gankit-dataset-error:", ":end"
-_ERROR_PATTERN = re.compile(re.escape(_ERROR_MARK) + r"([A-Za-z0-9_=-]*)" + re.escape(_ERROR_END))
-
-
-def as_examples(loaded: Any, image_shape: tuple[int, int, int]) -> Examples:
-    """Check what a dataset's ``load()`` returned and normalise it to :class:`Examples`.
-
-    Raises:
-        DatasetError: for the wrong type, shape, dtype or label count.
-    """
-    if not isinstance(loaded, Examples):
-        loaded = Examples(loaded)
-    images = loaded.images
-    if not isinstance(images, np.ndarray):
-        raise DatasetError(f"the dataset returned {type(images).__name__} images, expected a "
-                           f"numpy array")
-    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
-        raise DatasetError(f"the dataset returned images of shape {images.shape[1:]}, "
-                           f"expected {tuple(image_shape)}")
-    if images.dtype != np.float32:
-        images = images.astype(np.float32)
-    labels = loaded.labels
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-            raise DatasetError(f"the dataset returned labels of shape {labels.shape} and type "
-                               f"{labels.dtype}, expected {len(images)} integers")
-        labels = labels.astype(np.int32)
-    return Examples(images, labels)
+from gankit.interfaces import Batch, DataSource, Examples
+from gankit.interfaces.data import ArraySource
 
 
 def batch_indices(step, *, n: int, batch_size: int, batches_per_step: int, seed: int,
@@ -75,105 +43,6 @@ def batch_indices(step, *, n: int, batch_size: int, batches_per_step: int, seed:
         index=tf.reshape(offsets, [-1]), seed=tf.reshape(seeds, [-1, 3]),
         max_index=tf.constant(n - 1, tf.int64), rounds=4)
     return tf.reshape(flat, tf.shape(offsets))
-
-
-def scale_uint8(pixels, value_range: tuple[float, float]):
-    """uint8 pixels as float32 in ``value_range``, in the graph: bit for bit what
-    ``gankit_datasets.scaling.scale_pixels`` computes in NumPy."""
-    import tensorflow as tf
-
-    images = tf.cast(pixels, tf.float32) / tf.constant(255.0, tf.float32)
-    low, high = (float(v) for v in value_range)
-    if (low, high) != (0.0, 1.0):
-        images = images * tf.constant(high - low, tf.float32) + tf.constant(low, tf.float32)
-    return images
-
-
-class ArraySource(DataSource):
-    """Examples held in memory: float32 images already in the dataset's ``value_range``, or
-    uint8 pixels (a quarter of the memory) scaled into it in the graph as they are read."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray | None = None,
-                 value_range: tuple[float, float] = (0.0, 1.0)) -> None:
-        if images.dtype not in (np.uint8, np.float32):
-            raise DatasetError(f"the dataset's images are {images.dtype}, expected uint8 pixels "
-                               "or float32 values")
-        self.images, self._labels = images, labels
-        self.value_range = tuple(value_range)
-        self._tensor = None
-
-    @property
-    def size(self) -> int:
-        return len(self.images)
-
-    @property
-    def labels(self) -> np.ndarray | None:
-        return self._labels
-
-    def read(self, indices):
-        import tensorflow as tf
-
-        if self._tensor is None:
-            with tf.init_scope():  # one eager constant, captured (not copied) by every trace
-                self._tensor = tf.constant(self.images)
-        picked = tf.gather(self._tensor, indices)
-        if self.images.dtype == np.uint8:
-            return scale_uint8(picked, self.value_range)
-        return picked
-
-
-def fail_unless(ok, *message):
-    """An op that stops the ``tf.data`` pipeline when ``ok`` is false, with ``message``
-    (Python strings and string tensors, joined) as a one-line
-    :class:`~gankit.errors.DatasetError` once :func:`dataset_error` reads it back.
-
-    For a :meth:`DataSource.read` that finds an example it cannot read; make the result
-    depend on it (``tf.control_dependencies``)."""
-    import tensorflow as tf
-
-    text = tf.io.encode_base64(tf.strings.join([tf.convert_to_tensor(m) for m in message]))
-    return tf.debugging.Assert(ok, [tf.strings.join([_ERROR_MARK, text, _ERROR_END])])
-
-
-def dataset_error(exc: BaseException) -> DatasetError | None:
-    """The :class:`DatasetError` a failed :func:`fail_unless` carries in ``exc`` (a
-    TensorFlow error raised while iterating the pipeline), or None for any other error."""
-    found = _ERROR_PATTERN.search(str(exc))
-    if found is None:
-        return None
-    encoded = found.group(1)
-    text = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    return DatasetError(text.decode("utf-8", errors="replace"))
-
-
-def dataset_source(dataset: Dataset) -> DataSource:
-    """The dataset's :meth:`~gankit.Dataset.source`, checked: what the trainer reads.
-
-    Raises:
-        DatasetError: the data is missing or malformed, the source is not a
-            :class:`~gankit.DataSource`, or its labels do not fit ``class_names``.
-    """
-    source = dataset.source()
-    if not isinstance(source, DataSource):
-        raise DatasetError(f"{type(dataset).__name__}.source() returned "
-                           f"{type(source).__name__}, expected a gankit.DataSource")
-    size, labels = int(source.size), source.labels
-    if size < 1:
-        raise DatasetError(f"the dataset {type(dataset).__name__} has no examples")
-    names = dataset.class_names
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (size,) or not np.issubdtype(labels.dtype, np.integer):
-            raise DatasetError(f"the dataset returned labels of shape {labels.shape} and type "
-                               f"{labels.dtype}, expected {size} integers")
-        if names and size and not 0 <= labels.min() <= labels.max() < len(names):
-            raise DatasetError(f"the dataset's labels range over {labels.min()} .. "
-                               f"{labels.max()}, expected 0 .. {len(names) - 1} (one per class "
-                               f"name)")
-    elif names:
-        raise DatasetError(f"the dataset {type(dataset).__name__} names {len(names)} classes "
-                           "but gives no labels")
-    return source
 
 
 class BatchReader:
@@ -276,3 +145,19 @@ def group_steps(calls, fetch):
 _PARALLEL_READS = max(2, min(8, os.cpu_count() or 2))
 """Steps of a call read in parallel (their batches are gathered from memory or decoded
 from image files)."""
+
+
+_MOVED = ("ArraySource", "as_examples", "scale_uint8", "fail_unless", "dataset_error",
+          "dataset_source")
+
+
+def __getattr__(name: str):  # 0.4 exported the DataSource toolkit here; goes in 0.6
+    if name in _MOVED:
+        import warnings
+
+        from gankit.interfaces import data as data_tools
+        warnings.warn(f"gankit.training.data.{name} moved to gankit.{name} "
+                      f"(gankit.interfaces.data); the old path goes in gankit 0.6",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(data_tools, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,173 +26,23 @@ of a model (computed over each replica's slice; Keras' ``BatchNormalization(sync
 True)`` computes them over the global batch), and a model's own random layers (dropout
 draws each replica's masks from the model's seed state, not a slice of one device's).
 
-Importing this module does not import TensorFlow; :func:`check_distribute` and
-:func:`worker_role` run during recipe validation.
+Importing this module does not import TensorFlow. The ``train.distribute`` schema is in
+:mod:`gankit.recipe.distribute` (recipe validation checks it) and the ``TF_CONFIG`` reading in
+:mod:`gankit.training.cluster`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from gankit.errors import GankitError, RecipeError, did_you_mean
-from gankit.params import Param, check_params
+from gankit.errors import GankitError
 from gankit.interfaces.context import StepContext, step_context
 
-TYPES = ("none", "mirrored", "multi_worker")
-COMMUNICATIONS = ("auto", "ring", "nccl")
-
-PARAMS: dict[str, dict[str, Param]] = {
-    "none": {},
-    "mirrored": {
-        "devices": Param(list, None, nullable=True, item_type=str,
-                         doc="the devices to train on, e.g. [/gpu:0, /gpu:1]; null: every GPU "
-                             "of the machine (the CPU if it has none)"),
-    },
-    "multi_worker": {
-        "communication": Param(str, "auto", choices=COMMUNICATIONS,
-                               doc="how the workers exchange gradients: ring (gRPC), nccl "
-                                   "(GPUs) or auto"),
-    },
-}
-"""The keys each ``train.distribute`` type takes besides ``type``."""
-
-
-# -- validation (no TensorFlow) ----------------------------------------------------------------
-
-def check_distribute(value: Any, path: str = "train.distribute",
-                     source: str | None = None) -> dict[str, Any]:
-    """The normalised ``train.distribute``: ``{"type": ..., <that type's keys>}``.
-
-    Accepts a type name (``mirrored``) or a mapping (``{type: mirrored, devices: [...]}``).
-
-    Raises:
-        RecipeError: an unknown type or key, or a malformed value.
-    """
-    def fail(message: str, key: str | None = None):
-        raise RecipeError(message, path=f"{path}.{key}" if key else path, source=source)
-
-    if isinstance(value, str):
-        value = {"type": value}
-    if not isinstance(value, dict):
-        fail(f"expected one of {', '.join(TYPES)} or a mapping {{type: ..., ...}}, got "
-             f"{type(value).__name__} {value!r}")
-    kind = value.get("type")
-    if kind is None:
-        fail(f"missing key 'type'; expected one of {', '.join(TYPES)}")
-    if kind not in TYPES:
-        fail(f"unknown type {kind!r}{did_you_mean(str(kind), TYPES)}; valid types: "
-             f"{', '.join(TYPES)}", "type")
-    given = {k: v for k, v in value.items() if k != "type"}
-    if given and not PARAMS[kind]:
-        fail(f"type {kind} takes no other keys", str(next(iter(given))))
-    config = check_params(PARAMS[kind], given, path, source=source)
-    devices = config.get("devices")
-    if devices is not None:
-        if not devices:
-            fail("expected at least one device (or null for every GPU)", "devices")
-        for i, device in enumerate(devices):
-            if not device.strip():
-                fail("expected a device name such as /gpu:0, got an empty string",
-                     f"devices[{i}]")
-        if len(set(devices)) != len(devices):
-            fail(f"a device is listed twice: {devices}", "devices")
-    return {"type": kind, **config}
-
-
-def check_train(train, source: str | None = None) -> None:
-    """What ``train.distribute`` asks of the rest of ``train`` (the validated section).
-
-    Raises:
-        RecipeError: ``xla: on`` with a distribution, or a batch that the listed devices
-            cannot share equally.
-    """
-    config = train.distribute
-    if config["type"] == "none":
-        return
-    if train.xla == "on":
-        raise RecipeError(f"xla: on compiles the whole step, which train.distribute: "
-                          f"{config['type']} cannot do across replicas; use auto or off",
-                          path="train.xla", source=source)
-    calls = train.steps_per_call
-    if isinstance(calls, int) and calls > 1:
-        raise RecipeError(f"train.distribute: {config['type']} runs one step per call; set "
-                          f"steps_per_call to 1 or auto", path="train.steps_per_call",
-                          source=source)
-    devices = config.get("devices")
-    if devices and train.batch_size % len(devices):
-        raise RecipeError(f"train.batch_size is the global batch and must divide equally "
-                          f"among the {len(devices)} devices of train.distribute.devices; "
-                          f"got {train.batch_size}", path="train.batch_size", source=source)
-
-
-@dataclass(frozen=True)
-class WorkerRole:
-    """This process's place among the workers of a run."""
-
-    index: int = 0
-    """0 for the chief (the worker that writes the run directory)."""
-    count: int = 1
-    task: str = ""
-    """``worker:1`` / ``chief:0`` from ``TF_CONFIG``; empty on one machine."""
-
-    @property
-    def is_chief(self) -> bool:
-        return self.index == 0
-
-
-def worker_role(config: Mapping[str, Any], environ: Mapping[str, str] | None = None
-                ) -> WorkerRole:
-    """This process's role for ``train.distribute`` (read from ``TF_CONFIG`` for
-    ``multi_worker``; without TensorFlow).
-
-    The chief is the ``chief`` task if the cluster has one, else ``worker`` 0.
-
-    Raises:
-        GankitError: ``TF_CONFIG`` is missing or malformed.
-    """
-    if config["type"] != "multi_worker":
-        return WorkerRole()
-    environ = os.environ if environ is None else environ
-    raw = environ.get("TF_CONFIG")
-    hint = "see docs/scaling.md"
-    if not raw:
-        raise GankitError(f"train.distribute is multi_worker but the TF_CONFIG environment "
-                          f"variable is not set; set it on every worker ({hint})")
-    try:
-        tf_config = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise GankitError(f"TF_CONFIG is not valid JSON ({exc.msg} at character {exc.pos}); "
-                          f"{hint}") from None
-    cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
-    task = tf_config.get("task") if isinstance(tf_config, dict) else None
-    if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise GankitError(f"TF_CONFIG must be a JSON object with 'cluster' and 'task'; {hint}")
-    for name, addresses in cluster.items():
-        if name not in ("chief", "worker"):
-            raise GankitError(f"TF_CONFIG's cluster has a {name!r} job; multi_worker trains "
-                              f"with 'chief' and 'worker' jobs only")
-        if (not isinstance(addresses, list) or not addresses
-                or not all(isinstance(a, str) and a for a in addresses)):
-            raise GankitError(f"TF_CONFIG's cluster.{name} must be a list of host:port "
-                              f"addresses; {hint}")
-    if len(cluster.get("chief", [])) > 1:
-        raise GankitError("TF_CONFIG's cluster may have one chief only")
-    kind, index = task.get("type"), task.get("index", 0)
-    if kind not in cluster:
-        raise GankitError(f"TF_CONFIG's task.type is {kind!r}, which is not a job of its "
-                          f"cluster ({', '.join(cluster) or 'none'})")
-    if (not isinstance(index, int) or isinstance(index, bool)
-            or not 0 <= index < len(cluster[kind])):
-        raise GankitError(f"TF_CONFIG's task.index is {index!r}; the cluster's {kind} job has "
-                          f"{len(cluster[kind])} task(s)")
-    order = [("chief", i) for i in range(len(cluster.get("chief", [])))]
-    order += [("worker", i) for i in range(len(cluster.get("worker", [])))]
-    return WorkerRole(order.index((kind, index)), len(order), f"{kind}:{index}")
-
+# the train.distribute schema and the cluster role live beside the other config (TF-free);
+# imported here for the engine and for 0.4's import paths
+from gankit.recipe.distribute import COMMUNICATIONS, PARAMS, TYPES, check_distribute, check_train  # noqa: F401
+from gankit.training.cluster import WorkerRole, worker_role  # noqa: F401
 
 # -- gradients (called by gankit.training.updates) ------------------------------------------
 
@@ -237,7 +87,7 @@ class ReplicaStepContext(StepContext):
         self.replicas = replicas
         self.per_replica = per_replica
 
-    def child(self, name: str) -> "ReplicaStepContext":
+    def child(self, name: str) -> ReplicaStepContext:
         path = f"{self.name}/{name}" if self.name else name
         return ReplicaStepContext(self.key(name), self.step, path, self.replica, self.replicas,
                                   self.per_replica)

@@ -1,6 +1,22 @@
 """The trainer: a :class:`~gankit.training.session.TrainingSession` stepped in a run directory,
 with the side work done by callbacks.
 
+Separation of concerns (as Keras' ``keras/src/trainers/epoch_iterator.py`` states its own):
+
+- :class:`CallPlan` owns how many steps each compiled call runs (``train.steps_per_call``,
+  Keras' ``steps_per_execution``): it ends a call where a callback needs the models
+  (checkpoints, grids, metrics), at the last step and near a time budget's end, and sizes
+  ``auto`` calls from their measured time. It runs nothing.
+- The data pipeline (:func:`gankit.training.data.step_batches`, through the session's
+  distribution) owns which examples each step reads: a pure function of the step, the seed
+  and ``batch_size`` / ``shuffle``, grouped into the calls the plan asks for, so a resume
+  reads exactly what an uninterrupted run would.
+- :class:`Trainer` owns the session around them: building and restoring the models
+  (:meth:`Trainer.prepare`), running the calls, handing every step to the callbacks
+  (:class:`~gankit.training.callbacks.CallbackList`: losses, progress, samples, grids,
+  checkpoints, a recipe's own), signals and a time budget, ``run.json``'s status, and
+  saving the final generators. What a callback writes is the callback's business.
+
 Everything random in a run derives from ``train.seed``: initial weights (Keras' global seed,
 set once before the models are built), each part's draws in a step (stateless, keyed by
 ``[seed, step]`` folded with the part's name), the data order and dropout (seed state kept
@@ -17,16 +33,19 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from gankit._version import __version__
-from gankit.rundir.checkpoints import Checkpoint, CheckpointStore
 from gankit.errors import GankitError, TrainingError
 from gankit.interfaces import Callback
-from gankit.util.progress import ProgressBar
-from gankit.recipe.validation import Recipe, TrainConfig
+from gankit.interfaces.callbacks import RunContext
+from gankit.recipe.validation import Recipe
+from gankit.rundir.checkpoints import Checkpoint, CheckpointStore
 from gankit.rundir.run_dir import RunDir
+from gankit.training.callbacks import CallbackList, Checkpoints, builtin_callbacks
 from gankit.training.session import Parts, SessionConfig, TrainingSession
+from gankit.util.machine import machine_info
+from gankit.util.progress import ProgressBar
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -47,6 +66,21 @@ class TrainResult:
     """Why the session ended before ``train.steps`` (``"time budget"``), or None."""
 
 
+@dataclass
+class _Progress:
+    """How far a session of :meth:`Trainer.run` got, kept up to date step by step (read
+    however the session ends)."""
+
+    done: int
+    """The last step finished."""
+    logs: dict[str, float] = field(default_factory=dict)
+    """Its metrics."""
+    stopped: str | None = None
+    """Why the session ends before ``train.steps`` (``"time budget"``), or None."""
+    used: float = 0.0
+    """Seconds since the session began, at the end of the latest compiled call."""
+
+
 class Interrupted(Exception):
     """A stop was requested (Ctrl-C or SIGTERM); a checkpoint of the last finished step was
     written."""
@@ -57,56 +91,6 @@ class Interrupted(Exception):
                          f"Continue with: gankit resume {run_dir}")
         self.step = step
         self.exit_code = EXIT_CODES.get(signum, 130)
-
-
-@dataclass
-class RunContext:
-    """What callbacks see of a run (see :class:`gankit.interfaces.Callback`)."""
-
-    recipe: Recipe
-    run_dir: RunDir
-    session: TrainingSession
-    store: CheckpointStore
-    start_step: int
-    resumed: bool
-    value_range: tuple[float, float]
-    writer: Any
-    """A ``tf.summary`` writer of the run's ``tensorboard/`` folder."""
-    message: Callable[[str], None]
-    """Prints a one-line notice without garbling the progress bar."""
-    stop_requested: bool = False
-    last_checkpoint: int | None = None
-    last_fake: Any = None
-    """The first generated image of the latest step (a tensor)."""
-    last_real: Any = None
-    """The first real image of the latest step (a tensor)."""
-    extras: dict = field(default_factory=dict)
-    final_step: int | None = None
-    """The last step of this session: ``train.steps``, or the step a time-budget stop ends
-    at (known from that step's callbacks on)."""
-    began: float | None = None
-    """``time.perf_counter()`` when the session began (the clock of ``train.max_minutes``)."""
-    at_call_end: bool = True
-    """Whether the step being reported ended its compiled call: only then are the models,
-    the optimizers and the EMA at that step (a callback that reads them at times it cannot
-    name in advance, such as every few minutes, waits for such a step)."""
-
-    def __post_init__(self) -> None:
-        if self.final_step is None:
-            self.final_step = self.recipe.train.steps
-
-    def is_final(self, step: int) -> bool:
-        """Whether ``step`` is the last of this session (write the last grid, metrics...)."""
-        return step == self.final_step
-
-    @property
-    def train(self) -> TrainConfig:
-        return self.recipe.train
-
-    def last_good(self) -> str:
-        kept = self.store.steps()
-        return (f"the last checkpoint (step {kept[-1]}) is untouched" if kept
-                else "no checkpoint had been written yet")
 
 
 class CallPlan:
@@ -215,6 +199,10 @@ class Trainer:
         progress: show the progress bar (on stderr).
         on_message: where one-line notices go (default: the progress bar's stream).
         callbacks: more callbacks, run after the recipe's own.
+        leading_callbacks: callbacks run first, right after the NaN guard, whose log columns
+            come first in ``losses.csv``: the metrics of a recipe's ``metrics`` section
+            (:class:`gankit.evaluation.callback.MetricsCallback`, which
+            :func:`gankit.app.train.train` passes; the engine does not build it).
         restore_from: the checkpoints folder to resume from instead of ``run_dir``'s (a
             non-chief worker of ``train.distribute: multi_worker`` writes into a scratch
             ``run_dir`` and resumes from the chief's run directory).
@@ -222,13 +210,15 @@ class Trainer:
 
     def __init__(self, recipe: Recipe, run_dir: RunDir, *, resume: bool = False,
                  progress: bool = True, on_message: Callable[[str], None] | None = None,
-                 callbacks: Sequence[Callback] = (), restore_from: Path | None = None) -> None:
+                 callbacks: Sequence[Callback] = (), restore_from: Path | None = None,
+                 leading_callbacks: Sequence[Callback] = ()) -> None:
         self.recipe = recipe
         self.run_dir = run_dir
         self.resume = resume
         self.progress_enabled = progress
         self._say = on_message
         self._extra_callbacks = list(callbacks)
+        self._leading_callbacks = list(leading_callbacks)
         self._restore_from = restore_from
         self._stop_signal: int | None = None
         self.session: TrainingSession | None = None
@@ -236,11 +226,11 @@ class Trainer:
 
     # -- preparing (writes nothing) --------------------------------------------------------
 
-    def prepare(self) -> "Trainer":
+    def prepare(self) -> Trainer:
         """Build the session, load and check the data, restore the newest checkpoint."""
         if self.session is not None:
             return self
-        from gankit.training.data import dataset_source
+        from gankit.interfaces.data import dataset_source
 
         train = self.recipe.train
         session = TrainingSession(Parts.from_recipe(self.recipe), SessionConfig(
@@ -302,7 +292,6 @@ class Trainer:
         began = time.perf_counter()
         import tensorflow as tf
 
-        from gankit.training.callbacks import builtin_callbacks
         self.prepare()
         train, session = self.recipe.train, self.session
         self.store.clean_leftovers()
@@ -316,15 +305,11 @@ class Trainer:
         context = RunContext(self.recipe, self.run_dir, session, self.store, start, self.resume,
                              self.value_range, writer, lambda text: self._message(bar, text),
                              began=began)
-        own = self.recipe.create("callback") + self._extra_callbacks
-        before, after = builtin_callbacks(bar, self.recipe,
-                                          [c for cb in own for c in cb.log_columns()])
-        callbacks = before + own + after
-        checkpoints = after[-1]
+        callbacks = self._callbacks(bar)
         budget = None if train.max_minutes is None else train.max_minutes * 60.0
         plan = CallPlan(start, train.steps,
                         session.distribution.steps_per_call or train.steps_per_call,
-                        boundary=lambda step: any(cb.needs_boundary(step) for cb in callbacks),
+                        boundary=callbacks.needs_boundary,
                         deadline=None if budget is None else began + budget)
         data = session.distribution.batches(  # step_batches, per replica under tf.distribute
             self.examples, batch_size=train.batch_size,
@@ -333,8 +318,6 @@ class Trainer:
         plan.set_step_bytes(_step_bytes(data.element_spec[1]))
         steps_fn = session.steps_function(data.element_spec[1])
         previous = {s: signal.signal(s, self._on_signal) for s in EXIT_CODES}
-        from gankit.app.report import machine_info
-
         precision = self._precision_record(bar)
         self.run_dir.write_status(status="running", step=start, start_step=start,
                                   steps=train.steps, started=time.time(),
@@ -342,51 +325,16 @@ class Trainer:
                                   machine=machine_info(), class_names=self._class_names(),
                                   precision=precision)
         t0 = time.perf_counter()
-        done, logs, stopped = start, {}, None
+        progress = _Progress(done=start)
         try:
-            for cb in callbacks:
-                cb.on_train_begin(context)
-            for steps, batches in data:
-                # One compiled call runs k steps; the metrics come back once, stacked.
-                first, k = int(steps[0]), int(steps.shape[0])
-                called = time.perf_counter()
-                metrics, fakes, n = steps_fn(steps[0], batches)
-                values = {name: v.numpy() for name, v in metrics.items()}
-                n = int(n)
-                plan.record(n, time.perf_counter() - called)
-                for j in range(n):
-                    done = first + j + 1
-                    logs = {name: float(v[j]) for name, v in values.items()}
-                    context.last_fake = fakes[j]
-                    context.last_real = session.distribution.local(batches.images)[j, 0, 0]
-                    context.at_call_end = j == n - 1
-                    if j == n - 1:  # the models are at this step: a stop may checkpoint it
-                        context.stop_requested = self._stop_signal is not None
-                        used = time.perf_counter() - began
-                        if budget is not None and done < train.steps and used >= budget:
-                            stopped, context.final_step = "time budget", done
-                    saved = context.last_checkpoint
-                    for cb in callbacks:
-                        cb.on_step_end(done, logs)
-                    if context.last_checkpoint != saved:
-                        for cb in callbacks:
-                            cb.on_checkpoint(done)
-                if n < k:  # the loop stopped at a non-finite metric: the NaN guard says so
-                    raise TrainingError(f"a metric became NaN or Inf at step {done}; training "
-                                        f"stopped and {context.last_good()}")
-                if self._stop_signal is not None:
-                    if context.last_checkpoint != done:  # the signal came during the callbacks
-                        context.stop_requested = True
-                        checkpoints.on_step_end(done, logs)
-                    raise Interrupted(done, self.run_dir.path, self._stop_signal)
-                if stopped:
-                    break
-            plan.check(done, stopped)
-            for cb in callbacks:
-                cb.on_train_end(done, logs)
-            generator_file, ema_file = self._save_generators()
+            callbacks.on_train_begin(context)
+            self._run_calls(data, steps_fn, plan, callbacks, context, progress, began, budget)
+            plan.check(progress.done, progress.stopped)
+            callbacks.on_train_end(progress.done, progress.logs)
+            generator_file, ema_file = self.run_dir.save_generators(
+                session.generator, session.ema.shadow if session.ema is not None else None)
         except BaseException as exc:
-            self._record_failure(exc, done)
+            self._record_failure(exc, progress.done)
             error = self._as_training_error(exc)
             if error is not exc:
                 raise error from None
@@ -394,28 +342,81 @@ class Trainer:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            for cb in callbacks:
-                try:
-                    cb.on_close()
-                except Exception:  # noqa: BLE001 - closing must not hide the real outcome
-                    pass
+            callbacks.on_close()
             writer.close()
         seconds = time.perf_counter() - t0
-        if stopped:
-            self.run_dir.write_status(
-                status="stopped", step=done, seconds=seconds, metrics=logs,
-                finished=time.time(),
-                stop_reason=f"time budget: train.max_minutes={train.max_minutes:g} used up "
-                            f"at step {done} of {train.steps}",
-                budget_seconds=budget, budget_used_seconds=round(used, 3))
-        else:
-            self.run_dir.write_status(status="completed", step=done, seconds=seconds,
-                                      metrics=logs, finished=time.time())
-        from gankit.app.report import write_report_after_run
-
-        write_report_after_run(self.run_dir.path)  # a failed report warns; the run succeeded
+        done, logs, stopped = progress.done, progress.logs, progress.stopped
+        self._write_end_status(progress, seconds, budget)
         return TrainResult(self.run_dir.path, done, logs, seconds, generator_file, start,
                            ema_file, stopped)
+
+    def _callbacks(self, bar: ProgressBar) -> CallbackList:
+        """The session's callbacks in the order they run: the built-ins that go first (the
+        NaN guard, a ``metrics`` section's), the recipe's own and the trainer's
+        ``callbacks``, then the other built-ins (loss log, progress, TensorBoard, samples,
+        grids, checkpoints)."""
+        own = self.recipe.create("callback") + self._extra_callbacks
+        before, after = builtin_callbacks(bar, self._leading_callbacks,
+                                          [c for cb in own for c in cb.log_columns()])
+        return CallbackList(before + own + after)
+
+    def _run_calls(self, data, steps_fn, plan: CallPlan, callbacks: CallbackList,
+                   context: RunContext, progress: _Progress, began: float,
+                   budget: float | None) -> None:
+        """Run the compiled calls of ``data`` and hand each of their steps to the callbacks,
+        until the last step or a time-budget stop (``progress`` says how far it got).
+
+        Raises:
+            TrainingError: a metric became non-finite.
+            Interrupted: a stop was requested; a checkpoint of the last step was written.
+        """
+        train, session = self.recipe.train, self.session
+        for steps, batches in data:
+            # One compiled call runs k steps; the metrics come back once, stacked.
+            first, k = int(steps[0]), int(steps.shape[0])
+            called = time.perf_counter()
+            metrics, fakes, n = steps_fn(steps[0], batches)
+            values = {name: v.numpy() for name, v in metrics.items()}
+            n = int(n)
+            plan.record(n, time.perf_counter() - called)
+            for j in range(n):
+                progress.done = done = first + j + 1
+                progress.logs = logs = {name: float(v[j]) for name, v in values.items()}
+                context.last_fake = fakes[j]
+                context.last_real = session.distribution.local(batches.images)[j, 0, 0]
+                context.at_call_end = j == n - 1
+                if j == n - 1:  # the models are at this step: a stop may checkpoint it
+                    context.stop_requested = self._stop_signal is not None
+                    progress.used = used = time.perf_counter() - began
+                    if budget is not None and done < train.steps and used >= budget:
+                        progress.stopped, context.final_step = "time budget", done
+                callbacks.on_step_end(done, logs)  # and on_checkpoint, if one was written
+            done = progress.done
+            if n < k:  # the loop stopped at a non-finite metric: the NaN guard says so
+                raise TrainingError(f"a metric became NaN or Inf at step {done}; training "
+                                    f"stopped and {context.last_good()}")
+            if self._stop_signal is not None:
+                if context.last_checkpoint != done:  # the signal came during the callbacks
+                    context.stop_requested = True
+                    callbacks.find(Checkpoints).on_step_end(done, progress.logs)
+                raise Interrupted(done, self.run_dir.path, self._stop_signal)
+            if progress.stopped:
+                break
+
+    def _write_end_status(self, progress: _Progress, seconds: float,
+                          budget: float | None) -> None:
+        """``run.json`` at the end of a session: completed, or stopped by the time budget."""
+        train = self.recipe.train
+        if progress.stopped:
+            self.run_dir.write_status(
+                status="stopped", step=progress.done, seconds=seconds, metrics=progress.logs,
+                finished=time.time(),
+                stop_reason=f"time budget: train.max_minutes={train.max_minutes:g} used up "
+                            f"at step {progress.done} of {train.steps}",
+                budget_seconds=budget, budget_used_seconds=round(progress.used, 3))
+        else:
+            self.run_dir.write_status(status="completed", step=progress.done, seconds=seconds,
+                                      metrics=progress.logs, finished=time.time())
 
     def _precision_record(self, bar: ProgressBar) -> dict:
         """run.json's ``precision``: what ``train.precision`` resolved to and why; on resume,
@@ -460,7 +461,7 @@ class Trainer:
             pass
 
     def _as_training_error(self, exc: BaseException) -> BaseException:
-        from gankit.training.data import dataset_error
+        from gankit.interfaces.data import dataset_error
 
         unreadable = dataset_error(exc)  # an example the data pipeline could not read
         if unreadable is not None:
@@ -469,7 +470,7 @@ class Trainer:
                 if self.session is not None else None)
         if lost is not None:
             chief = self._restore_from.parent if self._restore_from else self.run_dir.path
-            kept = CheckpointStore(chief / "checkpoints").steps()
+            kept = CheckpointStore(RunDir(chief).checkpoints).steps()
             good = (f"the last checkpoint (step {kept[-1]}) is untouched" if kept
                     else "no checkpoint had been written yet")
             return TrainingError(f"another worker stopped or cannot be reached ({lost}); "
@@ -496,12 +497,3 @@ class Trainer:
             bar.message(text)
         else:  # --quiet hides the progress bar, not where a resume started
             print(text, file=sys.stderr, flush=True)
-
-    def _save_generators(self) -> tuple[Path, Path | None]:
-        session = self.session
-        self.run_dir.save_model_atomic(session.generator, self.run_dir.generator_file)
-        ema_file = None
-        if session.ema is not None:
-            ema_file = self.run_dir.generator_ema_file
-            self.run_dir.save_model_atomic(session.ema.shadow, ema_file)
-        return self.run_dir.generator_file, ema_file

@@ -10,8 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from gankit.interfaces import (Augmenter, Discriminator, GANModels, Generator, Loss, Optimizer,
-                               Regularizer, Strategy)
+from gankit.interfaces import (
+    Augmenter,
+    Discriminator,
+    GANModels,
+    Generator,
+    Loss,
+    Optimizer,
+    Regularizer,
+    Strategy,
+)
 
 
 @dataclass
@@ -32,7 +40,7 @@ class Parts:
     ema_rampup: float | None = None
 
     @classmethod
-    def from_recipe(cls, recipe) -> "Parts":
+    def from_recipe(cls, recipe) -> Parts:
         """The parts a validated :class:`~gankit.recipe.validation.Recipe` names."""
         return cls(generator=recipe.create("generator"),
                    discriminator=recipe.create("discriminator"),
@@ -59,7 +67,7 @@ class SessionConfig:
     fastest on the devices the session trains on (``gankit.training.precision.choose``);
     :attr:`TrainingSession.precision` holds what it resolved to."""
     distribute: dict = field(default_factory=lambda: {"type": "none"})
-    """``train.distribute`` as :func:`gankit.training.distribute.check_distribute` gives it."""
+    """``train.distribute`` as :func:`gankit.recipe.distribute.check_distribute` gives it."""
 
 
 @dataclass
@@ -82,7 +90,7 @@ class TrainingSession:
 
     # -- building ----------------------------------------------------------------------
 
-    def build(self) -> "TrainingSession":
+    def build(self) -> TrainingSession:
         """Seed, build the models, the EMA copy and the optimizers; set up the strategy.
 
         Under ``train.distribute`` everything is built in the ``tf.distribute`` strategy's
@@ -96,7 +104,7 @@ class TrainingSession:
         with self.distribution.scope():
             return self._build()
 
-    def _build(self) -> "TrainingSession":
+    def _build(self) -> TrainingSession:
         import keras
         import tensorflow as tf
 
@@ -134,7 +142,7 @@ class TrainingSession:
                                 ("generator", self.generator))}
         self.augmenter = p.augmenter
         if self.augmenter is None:
-            self.augmenter = Identity()
+            self.augmenter = Augmenter()  # the interface is the identity
         self.models = GANModels(
             generator=self.generator, discriminator=self.discriminator, loss=p.loss,
             regularizers=tuple(p.regularizers), augmenter=self.augmenter, updates=self.updates,
@@ -313,19 +321,6 @@ class TrainingSession:
             return tf.cast(model(inputs, training=False), tf.float32)
 
         return tf.function(sample, reduce_retracing=True)
-
-
-class Identity(Augmenter):
-    """No augmentation (what a session uses when it is given no augmenter)."""
-
-    name = "identity"
-
-    @property
-    def is_identity(self) -> bool:
-        return True
-
-    def augment(self, images, ctx):
-        return images
 
 
 def xla_plan(setting: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
+from gankit.util import atomic
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 """Pillow modes of 16-bit (or 32-bit integer) greyscale images."""
@@ -44,7 +45,8 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 1) 
 
 
 def save_png(image: np.ndarray, path: str | Path, upscale: int = 1) -> Path:
-    """Write a uint8 ``(h, w, c)`` image as PNG atomically (a temp file, then a rename)."""
+    """Write a uint8 ``(h, w, c)`` image as PNG atomically and durably
+    (:func:`gankit.util.atomic.write_bytes`)."""
     from PIL import Image
 
     path = Path(path)
@@ -54,9 +56,9 @@ def save_png(image: np.ndarray, path: str | Path, upscale: int = 1) -> Path:
     if upscale > 1:
         picture = picture.resize((picture.width * upscale, picture.height * upscale),
                                  Image.NEAREST)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    picture.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    encoded = io.BytesIO()
+    picture.save(encoded, format="PNG")
+    atomic.write_bytes(path, encoded.getvalue())
     return path
 
 

@@ -17,11 +17,13 @@ loads. What each flag is worth was measured with ``benchmarks/frog_dcgan_speed.p
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import os
 import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BF16_UNITS = ("amx_bf16", "avx512_bf16")
 """The x86 CPU flags (``/proc/cpuinfo``) of bfloat16 arithmetic in hardware, fastest first.
@@ -122,3 +124,42 @@ def _read(path: str) -> str:
             return f.read(1 << 20)
     except OSError:
         return ""
+
+
+_PACKAGES = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly"),
+             "keras": ("keras",), "numpy": ("numpy",), "gankit": ("gankit",)}
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """What the run ran on, without importing TensorFlow (for ``run.json``'s ``machine``).
+
+    Returns:
+        a flat JSON-serializable dict: ``platform``, ``python``, ``cpu`` (model name),
+        ``cores`` (os.cpu_count), ``cores_usable`` (this process's affinity), ``memory_gib``,
+        ``amx_bf16`` and ``avx512_bf16`` (CPU flags, None where unknown), and the versions of
+        ``tensorflow``, ``keras``, ``numpy`` and ``gankit`` (None if not installed).
+    """
+    found = cpu()
+    flags = found.flags if found.known else None
+    memory = re.search(r"^MemTotal:\s*(\d+)\s*kB", _read("/proc/meminfo"), re.M)
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": found.model,
+        "cores": os.cpu_count(),
+        "cores_usable": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                         else os.cpu_count()),
+        "memory_gib": round(int(memory.group(1)) / 2**20, 1) if memory else None,
+        "amx_bf16": ("amx_bf16" in flags) if flags is not None else None,
+        "avx512_bf16": ("avx512_bf16" in flags) if flags is not None else None,
+    }
+    for key, distributions in _PACKAGES.items():
+        info[key] = next((v for v in map(_version, distributions) if v), None)
+    return info

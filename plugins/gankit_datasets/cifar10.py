@@ -132,7 +132,7 @@ class Cifar10Dataset(gankit.Dataset):
     def source(self) -> gankit.DataSource:
         """The images of :meth:`load`, held as uint8 pixels (a quarter of the memory) and
         scaled into ``value_range`` by the pipeline as it reads them."""
-        from gankit.training.data import ArraySource
+        from gankit import ArraySource
 
         return ArraySource(*self._pixels(), value_range=self._value_range)
 

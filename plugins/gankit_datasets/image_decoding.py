@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gankit import fail_unless, scale_uint8
 from gankit.interfaces import DataSource
-from gankit.training.data import fail_unless, scale_uint8
 
 JPEG, PNG, PNG_GREY16 = 0, 1, 2
 """How a file is decoded (from its header): JPEG; PNG of 8 bits, or of 16 bits keeping the

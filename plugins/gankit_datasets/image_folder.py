@@ -22,10 +22,10 @@ from PIL import Image
 
 import gankit
 from gankit.errors import DatasetError
-from gankit.util.images import SIXTEEN_BIT_MODES
 from gankit.params import REQUIRED, Param
+from gankit.util.images import SIXTEEN_BIT_MODES
 from gankit_datasets.image_decoding import JPEG, PNG, PNG_GREY16, ImageFileSource
-from gankit_datasets.scaling import SCALE_PARAM, check_scale, scale_pixels
+from gankit_datasets.scaling import SCALE_PARAM, ScaledDataset, scale_pixels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _FORMATS = ("PNG", "JPEG")
@@ -48,7 +48,7 @@ class Listing(NamedTuple):
     labels: np.ndarray | None
 
 
-class ImageFolderDataset(gankit.Dataset):
+class ImageFolderDataset(ScaledDataset):
     """The PNG and JPEG images of a folder, all of one size (labels: one sub-folder per class).
     """
 
@@ -74,16 +74,7 @@ class ImageFolderDataset(gankit.Dataset):
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
-        self._value_range = check_scale(self.config["scale"])
         self._class_names: tuple[str, ...] | None = None
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.config["height"], self.config["width"], self.config["channels"])
-
-    @property
-    def value_range(self) -> tuple[float, float]:
-        return self._value_range
 
     @property
     def class_names(self) -> tuple[str, ...] | None:
@@ -285,7 +276,7 @@ def _read_all(source: ImageFileSource, out: np.ndarray, chunk: int = 256) -> Non
     """Decode every image of ``source`` into ``out`` (uint8), chunks in parallel."""
     import tensorflow as tf
 
-    from gankit.training.data import dataset_error
+    from gankit import dataset_error
 
     chunks = (tf.data.Dataset.range(0, source.size, chunk)
               .map(lambda start: source.read_pixels(tf.range(

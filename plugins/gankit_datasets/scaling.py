@@ -1,4 +1,5 @@
-"""The ``scale`` parameter shared by the built-in datasets: from uint8 pixels to floats."""
+"""The ``scale`` parameter shared by the built-in datasets: from uint8 pixels to floats, and
+the base of the datasets that take it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+import gankit
 from gankit.errors import RecipeError
 from gankit.params import Param
 
@@ -39,3 +41,20 @@ def scale_pixels(pixels: np.ndarray, value_range: tuple[float, float]) -> np.nda
         images *= np.float32(high - low)
         images += np.float32(low)
     return images
+
+
+class ScaledDataset(gankit.Dataset):
+    """A dataset of uint8 pixels scaled into its ``scale`` parameter (checked when it is
+    made), of the ``height`` x ``width`` x ``channels`` its parameters give."""
+
+    def __init__(self, **config) -> None:
+        super().__init__(**config)
+        self._value_range = check_scale(self.config["scale"])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.config["height"], self.config["width"], self.config["channels"])
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return self._value_range

@@ -22,7 +22,7 @@ import numpy as np
 import gankit
 from gankit.errors import DatasetError
 from gankit.params import REQUIRED, Param
-from gankit_datasets.scaling import SCALE_PARAM, check_scale
+from gankit_datasets.scaling import SCALE_PARAM, ScaledDataset
 
 _NAME = re.compile(r"^[a-z0-9_]+(/[A-Za-z0-9_.\-]+)?(:[0-9]+\.[0-9]+\.[0-9]+)?$")
 _IMAGE_FEATURE = "tensorflow_datasets.core.features.image_feature.Image"
@@ -30,7 +30,7 @@ _LABEL_FEATURE = "tensorflow_datasets.core.features.class_label_feature.ClassLab
 _INSTALL = 'pip install "gankit[tfds]" (or pip install tensorflow-datasets)'
 
 
-class TfdsDataset(gankit.Dataset):
+class TfdsDataset(ScaledDataset):
     """The images (and class labels) of a TFDS dataset prepared in a local folder."""
 
     name = "tfds"
@@ -61,16 +61,7 @@ class TfdsDataset(gankit.Dataset):
 
             raise RecipeError(f"expected a TFDS name like mnist, NAME/CONFIG or NAME:1.0.0, got "
                               f"{self.config['name']!r}", path="dataset.name")
-        self._value_range = check_scale(self.config["scale"])
         self._class_names: tuple[str, ...] | None = None
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.config["height"], self.config["width"], self.config["channels"])
-
-    @property
-    def value_range(self) -> tuple[float, float]:
-        return self._value_range
 
     @property
     def class_names(self) -> tuple[str, ...] | None:
@@ -110,7 +101,7 @@ class TfdsDataset(gankit.Dataset):
         self._check_image_feature(self._folder())
         self.class_names  # noqa: B018 - checks the label feature
 
-    def source(self) -> "TfdsSource":
+    def source(self) -> TfdsSource:
         """Random access to the split through ``tfds.data_source`` (no image is decoded
         until the pipeline reads it).
 
@@ -149,7 +140,7 @@ class TfdsDataset(gankit.Dataset):
         """
         import tensorflow as tf
 
-        from gankit.training.data import dataset_error
+        from gankit import dataset_error
 
         source = self.source()
         chunk = 256
@@ -240,7 +231,7 @@ class TfdsSource(gankit.DataSource):
     def read(self, indices):
         import tensorflow as tf
 
-        from gankit.training.data import fail_unless, scale_uint8
+        from gankit import fail_unless, scale_uint8
 
         encoded = tf.numpy_function(self._encoded, [indices], tf.string, stateful=False)
         encoded.set_shape([None])

@@ -25,7 +25,8 @@ class FrogDCGANDiscriminator(Discriminator):
         "dropout": Param(float, 0.4, min=0.0, max=0.99,
                          doc="dropout rate before the final Dense layer"),
         "leaky_relu_slope": Param(float, 0.3, min=0.0, max=1.0,
-                                  doc="negative slope of LeakyReLU (0.3: the Keras default the article uses)"),
+                                  doc="negative slope of LeakyReLU (0.3: the Keras default "
+                                      "the article uses)"),
     }
 
     def __init__(self, **config):

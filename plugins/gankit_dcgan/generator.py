@@ -24,7 +24,8 @@ class FrogDCGANGenerator(Generator):
         "base_filters": Param(int, 128, min=1, doc="channels of the reshaped Dense output"),
         "filters": Param(int, 256, min=1, doc="channels of the convolution layers"),
         "leaky_relu_slope": Param(float, 0.3, min=0.0, max=1.0,
-                                  doc="negative slope of LeakyReLU (0.3: the Keras default the article uses)"),
+                                  doc="negative slope of LeakyReLU (0.3: the Keras default "
+                                      "the article uses)"),
     }
 
     def __init__(self, **config):

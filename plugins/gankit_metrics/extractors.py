@@ -259,7 +259,7 @@ def _report_classes(report: Path) -> tuple[str, ...] | None:
 
 def _import_plugin_layers() -> None:
     """Custom layers of installed plugins register with Keras when their modules import."""
-    from gankit.plugin.manager import default_plugins
+    from gankit import default_plugins
 
     default_plugins()
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from gankit.errors import GankitError, RecipeError
 from gankit.interfaces import Features, Metric
-from gankit.params import Param
 from gankit.interfaces.metric_names import PER_CLASS
+from gankit.params import Param
 from gankit_metrics import math as metric_math
 
 
@@ -209,14 +209,14 @@ class ClassAccuracyMetric(Metric):
 
     def check_recipe(self, recipe, path: str) -> None:
         names = _check_per_class_recipe(self, recipe, path)
-        from gankit.plugin.registry import create
+        from gankit import create
 
         extractor = create("feature_extractor", recipe.metrics.extractor, "metrics.extractor")
         try:
-            getattr(extractor, "preflight", lambda: None)()
+            extractor.preflight()
         except GankitError:
             return  # a missing classifier file is reported when training starts
-        from gankit.evaluation.per_class import logit_classes
+        from gankit import logit_classes
 
         logit_classes(extractor, names, path=path)
 

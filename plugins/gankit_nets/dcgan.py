@@ -6,8 +6,17 @@ import functools
 
 from gankit import Discriminator, Generator, Param
 from gankit.errors import RecipeError
-from gankit_nets.layers import (BN_EPSILON, batch_norm, bn_relu, class_embedding, label_input,
-                                num_classes_param, one_hot, projection, spectral_norm_if)
+from gankit_nets.layers import (
+    BN_EPSILON,
+    batch_norm,
+    bn_relu,
+    class_embedding,
+    label_input,
+    num_classes_param,
+    one_hot,
+    score_head,
+    spectral_norm_if,
+)
 
 SIZES = (32, 64)
 
@@ -222,9 +231,4 @@ class DCGANDiscriminator(Discriminator):
             x = layers.LeakyReLU(c["leaky_relu_slope"], name=f"down{i}_lrelu")(x)
             filters *= 2
         h = layers.Flatten(name="flatten")(x)
-        x = sn(layers.Dense(1, kernel_initializer=_dcgan_init(), name="score"))(h)
-        if not c["num_classes"]:
-            return keras.Model(image, x, name="dcgan_discriminator")
-        label = label_input()
-        x = projection(x, h, one_hot(label, c["num_classes"]), _dcgan_init(), sn)
-        return keras.Model([image, label], x, name="dcgan_discriminator")
+        return score_head(image, h, c["num_classes"], _dcgan_init, sn, "dcgan_discriminator")

@@ -130,3 +130,19 @@ def projection(score, features, onehot, initializer, sn=lambda layer: layer):
     embedded = class_embedding(onehot, features.shape[-1], "class_embedding", initializer, sn)
     inner = layers.Dot(axes=1, name="projection")([embedded, features])
     return layers.Add(name="score_total")([score, inner])
+
+
+def score_head(image, features, num_classes: int, initializer, sn, name: str):
+    """A discriminator's output and model: ``Dense(1)`` of its ``features`` (``score``), plus,
+    with ``num_classes``, the projection of a class embedding on them (:func:`projection`,
+    the model then takes ``[image, label]``). ``initializer`` makes a new initializer each
+    call."""
+    import keras
+    from keras import layers
+
+    x = sn(layers.Dense(1, kernel_initializer=initializer(), name="score"))(features)
+    if not num_classes:
+        return keras.Model(image, x, name=name)
+    label = label_input()
+    x = projection(x, features, one_hot(label, num_classes), initializer(), sn)
+    return keras.Model([image, label], x, name=name)

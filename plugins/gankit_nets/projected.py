@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 from gankit import Discriminator, Param
-from gankit.params import REQUIRED
 from gankit.errors import RecipeError
+from gankit.params import REQUIRED
 from gankit_nets.layers import batch_norm  # the DCGAN's: momentum 0.9, epsilon 1e-5
 
 DEFAULT_LAYERS = ["block1_2_relu", "block2_2_relu"]

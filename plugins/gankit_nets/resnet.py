@@ -5,8 +5,14 @@ from __future__ import annotations
 import functools
 
 from gankit import Discriminator, Generator, Param
-from gankit_nets.layers import (conditional_bn_relu, label_input, num_classes_param, one_hot,
-                                projection, spectral_norm_if)
+from gankit_nets.layers import (
+    conditional_bn_relu,
+    label_input,
+    num_classes_param,
+    one_hot,
+    score_head,
+    spectral_norm_if,
+)
 
 SIZE = 32
 
@@ -196,9 +202,4 @@ class ResNetDiscriminator(Discriminator):
         cells = (c["height"] // 4) * (c["width"] // 4)
         x = layers.GlobalAveragePooling2D(name="mean")(x)
         h = layers.Rescaling(float(cells), name="sum")(x)
-        x = sn(layers.Dense(1, kernel_initializer=_glorot(), name="score"))(h)
-        if not c["num_classes"]:
-            return keras.Model(image, x, name="resnet_discriminator")
-        label = label_input()
-        x = projection(x, h, one_hot(label, c["num_classes"]), _glorot(), sn)
-        return keras.Model([image, label], x, name="resnet_discriminator")
+        return score_head(image, h, c["num_classes"], _glorot, sn, "resnet_discriminator")

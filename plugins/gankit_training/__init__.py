@@ -8,8 +8,13 @@ import gankit
 @gankit.hookimpl
 def gankit_register_components(register):
     from gankit_training.augment import DiffAugment, NoAugment
-    from gankit_training.losses import (BCELoss, HingeLoss, LeastSquaresLoss, NonSaturatingLoss,
-                                        WassersteinLoss)
+    from gankit_training.losses import (
+        BCELoss,
+        HingeLoss,
+        LeastSquaresLoss,
+        NonSaturatingLoss,
+        WassersteinLoss,
+    )
     from gankit_training.optimizers import OPTIMIZERS, SCHEDULES
     from gankit_training.regularizers import GradientPenalty, R1Penalty, R2Penalty
     from gankit_training.snapshots import Snapshot

@@ -59,7 +59,7 @@ class KerasOptimizer(Optimizer):
     def create(self):
         import keras
 
-        from gankit.plugin.registry import create
+        from gankit import create
 
         kwargs = dict(self.config)
         rate = kwargs["learning_rate"]

@@ -9,6 +9,7 @@ import time
 from gankit.errors import RecipeError, TrainingError
 from gankit.interfaces import Callback
 from gankit.params import Param
+from gankit.util import atomic
 
 MAX_MARKS = 1000
 
@@ -83,18 +84,15 @@ class Snapshot(Callback):
 
     def _save(self, label: str, step: int, mark: dict) -> None:
         run = self.run
-        folder = run.run_dir.path / "snapshots" / label
+        folder = run.run_dir.snapshots / label
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            run.run_dir.save_model_atomic(run.session.generator, folder / "generator.keras")
-            if run.session.ema is not None:
-                run.run_dir.save_model_atomic(run.session.ema.shadow,
-                                              folder / "generator_ema.keras")
-            from gankit.rundir.run_dir import write_text_atomic
-
+            ema = run.session.ema
+            run.run_dir.save_generators(run.session.generator,
+                                        ema.shadow if ema is not None else None, folder)
             info = {"step": step, "seconds": round(time.perf_counter() - self._began, 3),
                     "session_start_step": run.start_step, **mark}
-            write_text_atomic(folder / "snapshot.json", json.dumps(info, indent=1) + "\n")
+            atomic.write_text(folder / "snapshot.json", json.dumps(info, indent=1) + "\n")
         except OSError as exc:
             raise TrainingError(f"could not write the snapshot {folder}: "
                                 f"{exc.strerror or exc}") from None

@@ -5,13 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from gankit.evaluation.classifier import (ClassifierConfig, augment, build_classifier, labelled_dataset,
-                               stratified_split)
 from gankit.cli.main import main
 from gankit.errors import DatasetError, GankitError
-from gankit.training.precision import choose
+from gankit.evaluation.classifier import (
+    ClassifierConfig,
+    augment,
+    build_classifier,
+    labelled_dataset,
+    stratified_split,
+)
 from gankit.plugin.manager import default_plugins
 from gankit.testing import write_image_folder
+from gankit.training.precision import choose
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                "ship", "truck"]

@@ -8,16 +8,16 @@ both models must agree to float tolerance. The session is built from the frog re
 loss, optimizers and strategy sections, so the test follows the recipe if it changes.
 """
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from pathlib import Path
-
 from gankit.interfaces import Batch
-from gankit.recipe.validation import load_recipe
 from gankit.interfaces.context import step_context
+from gankit.recipe.validation import load_recipe
 from gankit.training.session import Parts, SessionConfig, TrainingSession
 from gankit_dcgan.discriminator import FrogDCGANDiscriminator
 from gankit_dcgan.generator import FrogDCGANGenerator

@@ -11,8 +11,8 @@ import gankit
 from gankit.errors import DatasetError, RecipeError
 from gankit.params import Param
 from gankit.plugin.manager import default_plugins
-from gankit.recipe.validation import load_recipe
 from gankit.plugin.registry import Registry
+from gankit.recipe.validation import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -225,3 +225,11 @@ def test_relative_paths_follow_the_recipe_file_and_set_paths_follow_the_cwd(tmp_
     assert recipe.spec("dataset").config["path"] == str(tmp_path / "here" / "frogs")
     assert load_recipe(path, ["dataset.path=/abs/frogs"]).spec("dataset").config["path"] == \
         "/abs/frogs"
+
+
+def test_the_train_config_has_a_field_for_every_train_key():
+    from dataclasses import fields
+
+    from gankit.recipe.schema import TRAIN_PARAMS, TrainConfig
+
+    assert {f.name for f in fields(TrainConfig)} == set(TRAIN_PARAMS)

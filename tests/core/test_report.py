@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gankit.cli.main import main
 from gankit.app.report import machine_info, read_losses, write_report
+from gankit.cli.main import main
 
 COLUMNS = ["d_loss", "g_loss", "d_gradient_penalty", "d_grad_norm", "d_on_fake", "d_on_real",
            "fid"]

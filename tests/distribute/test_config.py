@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from gankit.errors import GankitError, RecipeError
-from gankit.recipe.validation import validate
 from gankit.plugin.manager import default_plugins
-from gankit.training.distribute import worker_role
+from gankit.recipe.validation import validate
+from gankit.training.cluster import worker_role
 
 RAW = {
     "generator": {"type": "frog_dcgan", "latent_dim": 8, "height": 24, "width": 24},
@@ -69,7 +69,7 @@ def test_what_distribution_asks_of_the_rest_of_train():
 
 
 def test_changing_the_distribution_is_not_a_changed_recipe():
-    from gankit.cli.main import _changed_keys
+    from gankit.app.train import _changed_keys
 
     a = recipe().to_dict()
     b = recipe(distribute={"type": "multi_worker"}).to_dict()
@@ -115,8 +115,8 @@ def test_bad_tf_config_is_one_line(environ, words):
 
 def test_cli_refuses_a_missing_tf_config_before_tensorflow(tmp_path):
     (tmp_path / "images").mkdir()
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(tmp_path / "images" / "a.png")
     raw = json.loads(json.dumps(RAW))

@@ -118,7 +118,7 @@ def test_class_names_are_the_ten_in_batches_meta_order(cifar):
 
 
 def test_labels_survive_the_trainers_check(cifar):
-    from gankit.training.data import as_examples
+    from gankit.interfaces.data import as_examples
 
     dataset = Cifar10Dataset(path=str(cifar["folder"]), split="test", labels=True)
     examples = as_examples(dataset.load(), dataset.image_shape)

@@ -5,8 +5,13 @@ import pytest
 
 from gankit.errors import RecipeError
 from gankit.interfaces.context import step_context
-from gankit_training.losses import (BCELoss, HingeLoss, LeastSquaresLoss, NonSaturatingLoss,
-                                    WassersteinLoss)
+from gankit_training.losses import (
+    BCELoss,
+    HingeLoss,
+    LeastSquaresLoss,
+    NonSaturatingLoss,
+    WassersteinLoss,
+)
 
 REAL = np.array([[0.2], [0.7]], np.float32)
 FAKE = np.array([[0.6], [0.1], [0.9]], np.float32)  # batch sizes may differ

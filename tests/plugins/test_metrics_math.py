@@ -6,8 +6,7 @@ import pytest
 from gankit.errors import GankitError
 from gankit.interfaces import Features
 from gankit_metrics import math as mm
-from gankit_metrics.metrics import (FIDMetric, InceptionScoreMetric, KIDMetric,
-                                    PrecisionRecallMetric)
+from gankit_metrics.metrics import FIDMetric, InceptionScoreMetric, KIDMetric, PrecisionRecallMetric
 
 
 def _random_covariance(rng, d):

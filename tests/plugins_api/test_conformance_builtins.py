@@ -7,11 +7,24 @@ import sys
 import numpy as np
 import pytest
 
-from gankit.testing import (AUGMENTER_CHECKS, CONDITIONAL_CHECKS, DATASET_CHECKS, LOSS_CHECKS,
-                            MODEL_CHECKS, REGULARIZER_CHECKS, STRATEGY_CHECKS,
-                            check_component, check_config, check_dataset, check_discriminator,
-                            check_generator, check_plugin, check_strategy)
-from gankit.testing import PRECISION_CHECKS, check_mixed_precision
+from gankit.testing import (
+    AUGMENTER_CHECKS,
+    CONDITIONAL_CHECKS,
+    DATASET_CHECKS,
+    LOSS_CHECKS,
+    MODEL_CHECKS,
+    PRECISION_CHECKS,
+    REGULARIZER_CHECKS,
+    STRATEGY_CHECKS,
+    check_component,
+    check_config,
+    check_dataset,
+    check_discriminator,
+    check_generator,
+    check_mixed_precision,
+    check_plugin,
+    check_strategy,
+)
 from gankit_datasets.cifar10 import Cifar10Dataset
 from gankit_datasets.image_folder import ImageFolderDataset
 from gankit_dcgan.discriminator import FrogDCGANDiscriminator

@@ -5,11 +5,17 @@ import numpy as np
 import pytest
 
 from gankit import Dataset, Discriminator, Generator, Param, StepOutputs, Strategy
-from gankit.testing import (STRATEGY_CHECKS, ConformanceError, check_config, check_dataset,
-                            check_discriminator, check_generator, check_strategy)
+from gankit.testing import (
+    STRATEGY_CHECKS,
+    ConformanceError,
+    check_config,
+    check_dataset,
+    check_discriminator,
+    check_generator,
+    check_strategy,
+)
 from gankit_training.losses import WassersteinLoss
 from gankit_training.strategy import GANStrategy
-
 
 # --- a small, correct generator and discriminator, and broken variants -------------------
 

@@ -4,8 +4,13 @@ import pytest
 
 import gankit
 from gankit import Param
-from gankit.testing import (CONDITIONAL_CHECKS, MODEL_CHECKS, ConformanceError,
-                            check_discriminator, check_generator)
+from gankit.testing import (
+    CONDITIONAL_CHECKS,
+    MODEL_CHECKS,
+    ConformanceError,
+    check_discriminator,
+    check_generator,
+)
 from gankit_nets.dcgan import DCGANDiscriminator
 
 # Only what the label checks need: the other checks have their own tests.

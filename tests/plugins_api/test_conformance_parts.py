@@ -7,11 +7,22 @@ import pytest
 from gankit import Param
 from gankit.interfaces import Augmenter, Loss, Regularizer
 from gankit.testing import ConformanceError
-from gankit.testing.parts import (AUGMENTER_CHECKS, LOSS_CHECKS, REGULARIZER_CHECKS,
-                                  check_augmenter, check_loss, check_regularizer)
+from gankit.testing.parts import (
+    AUGMENTER_CHECKS,
+    LOSS_CHECKS,
+    REGULARIZER_CHECKS,
+    check_augmenter,
+    check_loss,
+    check_regularizer,
+)
 from gankit_training.augment import DiffAugment, NoAugment
-from gankit_training.losses import (BCELoss, HingeLoss, LeastSquaresLoss, NonSaturatingLoss,
-                                    WassersteinLoss)
+from gankit_training.losses import (
+    BCELoss,
+    HingeLoss,
+    LeastSquaresLoss,
+    NonSaturatingLoss,
+    WassersteinLoss,
+)
 from gankit_training.regularizers import GradientPenalty, R1Penalty, R2Penalty
 
 BUILTIN_LOSSES = [BCELoss(), BCELoss(from_logits=True),

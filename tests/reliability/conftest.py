@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from reliability_kit import finish, start_gankit, write_images, write_recipe
 
 
@@ -57,7 +56,6 @@ FULL = {"regularizers": [{"type": "r1", "gamma": 1.0, "every": 2}],
 def full_recipe_file(tmp_path_factory, images) -> Path:
     """The tiny recipe with EMA, lazy R1, DiffAugment and two discriminator updates."""
     import yaml
-
     from reliability_kit import recipe_dict
 
     path = tmp_path_factory.mktemp("recipes") / "full.yaml"

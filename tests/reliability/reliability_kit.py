@@ -21,23 +21,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from tiny import tiny_recipe
 
 STEPS = 40
 CHECKPOINT_EVERY = 2
 KEEP = 3
 
-TINY_RECIPE = {
-    "name": "tiny",
-    "generator": {"type": "frog_dcgan", "latent_dim": 8, "height": 24, "width": 24,
-                  "base_filters": 8, "filters": 8},
-    "discriminator": {"type": "frog_dcgan", "height": 24, "width": 24, "filters": 8},
-    "dataset": {"type": "image_folder", "path": None, "height": 24, "width": 24},
-    "loss": {"type": "bce", "real_label": 0.0, "fake_label": 1.0, "label_noise": 0.05},
-    "strategy": {"type": "gan"},
-    "train": {"steps": STEPS, "batch_size": 4, "seed": 7, "shuffle": True, "sample_every": 4,
-              "grid_every": 10, "grid_size": 2, "checkpoint_every": CHECKPOINT_EVERY,
-              "keep_checkpoints": KEEP, "precision": "float32"},  # the article's, as the models
-}
+TINY_RECIPE = tiny_recipe("tiny", {
+    "steps": STEPS, "batch_size": 4, "seed": 7, "shuffle": True, "sample_every": 4,
+    "grid_every": 10, "grid_size": 2, "checkpoint_every": CHECKPOINT_EVERY,
+    "keep_checkpoints": KEEP, "precision": "float32"},  # the article's, as the models
+    strategy={"type": "gan"})
 
 
 # --- data and recipes -------------------------------------------------------------------

@@ -7,12 +7,11 @@ import zlib
 
 import numpy as np
 import pytest
+from reliability_kit import file_digests
 
+from gankit.errors import TrainingError
 from gankit.rundir import checkpoints
 from gankit.rundir.checkpoints import CheckpointStore, CheckpointWarning
-from gankit.errors import TrainingError
-
-from reliability_kit import file_digests
 
 
 def _values(step):

@@ -9,22 +9,29 @@ import sys
 
 import numpy as np
 import pytest
+from reliability_kit import (
+    STEPS,
+    checkpoint_dir,
+    checkpoint_steps,
+    file_digests,
+    leftovers,
+    load_state,
+    recipe_dict,
+    write_recipe,
+)
+from reliability_kit import gankit as run_cli
 
 import gankit
-from gankit.rundir import checkpoints
-from gankit.training import callbacks as core_callbacks
-from gankit.training.loop import Trainer
 from gankit.cli.main import main
 from gankit.errors import TrainingError
 from gankit.params import Param
 from gankit.plugin.manager import load_plugins
 from gankit.recipe.validation import validate
+from gankit.rundir import checkpoints
 from gankit.rundir.run_dir import RunDir
+from gankit.training.callbacks import grids, samples
+from gankit.training.loop import Trainer
 from gankit_training.strategy import GANStrategy
-
-from reliability_kit import (STEPS, checkpoint_dir, checkpoint_steps, file_digests, gankit as run_cli,
-                      leftovers, load_state, recipe_dict, write_recipe)
-
 
 # --- non-finite losses ----------------------------------------------------------------------
 
@@ -140,7 +147,8 @@ def test_a_failed_sample_write_is_a_clear_error(images, tmp_path, monkeypatch, c
     def no_space(image, path, upscale=1):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(core_callbacks, "save_png", no_space)
+    for module in (grids, samples):
+        monkeypatch.setattr(module, "save_png", no_space)
     assert main(["run", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("gankit: error: could not write ") and "grid_000000.png" in err

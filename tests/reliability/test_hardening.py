@@ -11,11 +11,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from reliability_kit import (
+    STEPS,
+    checkpoint_steps,
+    file_digests,
+    finish,
+    gankit,
+    ok,
+    start_gankit,
+    wait_until,
+)
 
 from gankit.cli.main import main
-
-from reliability_kit import (STEPS, checkpoint_steps, file_digests, finish, gankit, ok,
-                             start_gankit, wait_until)
 
 
 def _one_error(result_or_err: str) -> str:

@@ -4,16 +4,29 @@ uninterrupted reference run: weights, optimizer state, step, and every logged lo
 
 import json
 import os
-import re
 import random
+import re
 import signal
 import time
 
 import pytest
-
-from reliability_kit import (CHECKPOINT_EVERY, KEEP, STEPS, assert_same_run, assert_same_state,
-                      checkpoint_dir, checkpoint_steps, finish, gankit, kill, leftovers,
-                      load_state, ok, start_gankit, wait_until)
+from reliability_kit import (
+    CHECKPOINT_EVERY,
+    KEEP,
+    STEPS,
+    assert_same_run,
+    assert_same_state,
+    checkpoint_dir,
+    checkpoint_steps,
+    finish,
+    gankit,
+    kill,
+    leftovers,
+    load_state,
+    ok,
+    start_gankit,
+    wait_until,
+)
 
 
 def test_same_recipe_and_seed_twice_gives_bit_identical_weights(reference_runs):

@@ -5,11 +5,17 @@ loaded once), against copies of the session's uninterrupted reference run."""
 import numpy as np
 import pytest
 import yaml
+from reliability_kit import (
+    STEPS,
+    assert_same_run,
+    checkpoint_dir,
+    checkpoint_steps,
+    file_digests,
+    load_state,
+    write_recipe,
+)
 
 from gankit.cli.main import main
-
-from reliability_kit import (STEPS, assert_same_run, checkpoint_dir, checkpoint_steps, file_digests,
-                      load_state, write_recipe)
 
 
 def _flip_a_byte(path):

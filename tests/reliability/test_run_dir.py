@@ -14,8 +14,10 @@ import warnings
 import pytest
 
 from gankit.errors import GankitError, TrainingError
-from gankit.rundir.run_dir import (CorruptRunFileError, LossLog, RunDir, RunDirWarning,
-                            write_text_atomic)
+from gankit.rundir.errors import CorruptRunFileError, RunDirWarning
+from gankit.rundir.losses import LossLog
+from gankit.rundir.run_dir import RunDir
+from gankit.util.atomic import write_text as write_text_atomic
 
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
 

@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+from reliability_kit import STEPS, checkpoint_dir, gankit, ok, recipe_dict
 
+from gankit.app.sample import sample_grid
 from gankit.cli.main import main
 from gankit.errors import GankitError
 from gankit.util.images import make_grid, to_uint8
-from gankit.app.sample import sample_grid
-
-from reliability_kit import STEPS, checkpoint_dir, gankit, ok, recipe_dict
 
 
 def _pixels(path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gankit.plugin.registry import create
+from gankit import create
 from gankit.training.session import Parts, SessionConfig, TrainingSession
 from gankit_dcgan.discriminator import FrogDCGANDiscriminator
 from gankit_dcgan.generator import FrogDCGANGenerator

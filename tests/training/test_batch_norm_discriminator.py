@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gankit.plugin.registry import create
+from gankit import create
 from gankit.interfaces.context import step_context
 from gankit.training.session import Parts, SessionConfig, TrainingSession
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gankit import create
 from gankit.interfaces import Batch
-from gankit.plugin.registry import create
 from gankit.interfaces.context import step_context
 from gankit.training.session import Parts, SessionConfig, TrainingSession
 from gankit_nets.dcgan import DCGANDiscriminator, DCGANGenerator

@@ -6,8 +6,8 @@ from PIL import Image
 
 import gankit
 from gankit.errors import DatasetError
-from gankit.training.data import (ArraySource, BatchReader, dataset_error, dataset_source,
-                                  fail_unless, step_batches)
+from gankit.interfaces.data import ArraySource, dataset_error, dataset_source, fail_unless
+from gankit.training.data import BatchReader, step_batches
 from gankit_datasets.cifar10 import Cifar10Dataset
 from gankit_datasets.image_folder import ImageFolderDataset
 from gankit_datasets.scaling import scale_pixels

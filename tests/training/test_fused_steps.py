@@ -11,7 +11,9 @@ import signal
 
 import numpy as np
 import pytest
+import session_kit as kit
 import tensorflow as tf
+from tiny import tiny_recipe
 
 import gankit
 from gankit.errors import TrainingError
@@ -24,20 +26,11 @@ from gankit.training.data import step_batches
 from gankit.training.loop import CallPlan, Interrupted, Trainer
 from gankit_training.strategy import GANStrategy
 
-import session_kit as kit
-
 STEPS = 12
-RECIPE = {
-    "name": "fused",
-    "generator": {"type": "frog_dcgan", "latent_dim": 8, "height": 24, "width": 24,
-                  "base_filters": 8, "filters": 8},
-    "discriminator": {"type": "frog_dcgan", "height": 24, "width": 24, "filters": 8},
-    "dataset": {"type": "image_folder", "path": None, "height": 24, "width": 24},
-    "loss": {"type": "bce", "real_label": 0.0, "fake_label": 1.0, "label_noise": 0.05},
-    "ema": {"decay": 0.9, "start": 2},
-    "train": {"steps": STEPS, "batch_size": 4, "seed": 3, "shuffle": True, "sample_every": 3,
-              "grid_every": 6, "grid_size": 2, "checkpoint_every": 100, "keep_checkpoints": 5},
-}
+RECIPE = tiny_recipe("fused", {
+    "steps": STEPS, "batch_size": 4, "seed": 3, "shuffle": True, "sample_every": 3,
+    "grid_every": 6, "grid_size": 2, "checkpoint_every": 100, "keep_checkpoints": 5},
+    ema={"decay": 0.9, "start": 2})
 
 
 class PoisonedStrategy(GANStrategy):

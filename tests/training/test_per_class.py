@@ -13,12 +13,12 @@ import pytest
 import yaml
 from PIL import Image
 
+from gankit.app.sample import plan_sample, sample_grid
 from gankit.cli.main import main
 from gankit.errors import GankitError
-from gankit.util.images import label_rows, make_grid, to_uint8
 from gankit.interfaces import Features
 from gankit.rundir.run_dir import RunDir
-from gankit.app.sample import plan_sample, sample_grid
+from gankit.util.images import label_rows, make_grid, to_uint8
 from gankit_metrics import math as metric_math
 from gankit_metrics.metrics import ClassAccuracyMetric, FIDMetric, IntraFIDMetric
 
@@ -283,8 +283,8 @@ def _brightness_generator(levels):
 
 
 def test_evaluate_per_class_metrics_against_an_independent_computation(conditional, tmp_path):
+    from gankit import create
     from gankit.evaluation.features import DatasetSource, GeneratorSource, evaluate
-    from gankit.plugin.registry import create
     from gankit_metrics.extractors import KerasModelExtractor
 
     # cat, dog, frog at the classifier's cat, frog (!), frog centres: dog is taken for frog

@@ -8,25 +8,29 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import session_kit as kit
 import tensorflow as tf
 from PIL import Image
 
-from gankit import Discriminator, Generator, Param
+from gankit import Discriminator, Generator, Param, create
 from gankit.cli.main import main
 from gankit.errors import RecipeError
 from gankit.interfaces import RegularizerInputs
-from gankit.recipe.validation import load_recipe
-from gankit.plugin.registry import create
-from gankit.testing import (ConformanceError, check_mixed_precision, make_images, run_recipe,
-                            write_image_folder)
 from gankit.interfaces.context import step_context
-from gankit.training.data import as_examples, step_batches
+from gankit.interfaces.data import as_examples
+from gankit.recipe.validation import load_recipe
+from gankit.testing import (
+    ConformanceError,
+    check_mixed_precision,
+    make_images,
+    run_recipe,
+    write_image_folder,
+)
+from gankit.training.data import step_batches
 from gankit.training.precision import dtype_policy
 from gankit.training.session import SessionConfig, TrainingSession
 from gankit.training.updates import CoreModelUpdate
 from gankit_nets.dcgan import DCGANDiscriminator
-
-import session_kit as kit
 
 FROG = Path(__file__).parents[2] / "recipes" / "frog_dcgan.yaml"
 MIXED = ["mixed_bfloat16", "mixed_float16"]

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gankit.util import machine
 from gankit.cli.main import main
 from gankit.recipe.validation import load_recipe
 from gankit.testing import run_recipe, write_image_folder
 from gankit.training import precision
 from gankit.training.precision import Device, choose_for, emulation_warning
+from gankit.util import machine
 
 ROOT = Path(__file__).parents[2]
 AMX = machine.CPU("Intel Xeon", "x86_64", frozenset({"avx2", "avx512f", "amx_bf16",
@@ -95,7 +95,7 @@ def test_every_recipe_but_the_articles_defaults_to_auto(tmp_path):
 
 
 def test_validate_warns_in_one_line_before_tensorflow_loads(tmp_path):
-    code = ("import sys; from gankit import machine; from gankit.training import precision; "
+    code = ("import sys; from gankit.util import machine; from gankit.training import precision; "
             "from gankit.cli.main import main; "
             "machine.cpu = lambda: machine.CPU('AMD EPYC 7002', 'x86_64', frozenset({'avx2'})); "
             "machine.gpu_may_be_present = lambda: False; "
@@ -204,7 +204,7 @@ def test_a_oneDNN_cap_below_the_units_counts_as_no_units_and_forced_bfloat16_is_
 def test_validate_and_run_refuse_bfloat16_under_the_cap_before_tensorflow(tmp_path):
     env = {**__import__("os").environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
     images = write_image_folder(tmp_path / "img", 2, 32, 32)
-    code = ("import sys; from gankit import machine; from gankit.cli.main import main; "
+    code = ("import sys; from gankit.util import machine; from gankit.cli.main import main; "
             "machine.cpu = lambda: machine.parse_cpuinfo('model name : EPYC\\nflags : avx2 "
             "avx512_bf16\\n', 'x86_64', 'AVX2'); machine.gpu_may_be_present = lambda: False; "
             f"code = main([sys.argv[1], {str(ROOT / 'recipes' / 'frog_fast.yaml')!r}, '--set', "

@@ -6,16 +6,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import session_kit as kit
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from gankit.interfaces import Batch
-from gankit.recipe.validation import load_recipe
 from gankit.interfaces.context import StepContext, step_context
+from gankit.recipe.validation import load_recipe
 from gankit.training.data import batch_indices
 from gankit.training.ema import GeneratorEMA
-
-import session_kit as kit
 
 FROG = Path(__file__).parents[2] / "recipes" / "frog_dcgan.yaml"
 

@@ -10,7 +10,9 @@ import types
 
 import pytest
 import yaml
+from tiny import tiny_recipe
 
+from gankit.app.report import write_report_after_run
 from gankit.cli.main import main
 from gankit.errors import RecipeError
 from gankit.interfaces import Callback
@@ -20,18 +22,10 @@ from gankit.rundir.run_dir import RunDir
 from gankit.training import loop
 from gankit.training.loop import Trainer
 
-RECIPE = {
-    "name": "budget",
-    "generator": {"type": "frog_dcgan", "latent_dim": 8, "height": 24, "width": 24,
-                  "base_filters": 8, "filters": 8},
-    "discriminator": {"type": "frog_dcgan", "height": 24, "width": 24, "filters": 8},
-    "dataset": {"type": "image_folder", "path": None, "height": 24, "width": 24},
-    "loss": {"type": "bce", "real_label": 0.0, "fake_label": 1.0, "label_noise": 0.05},
-    "ema": {"decay": 0.9},
-    "train": {"steps": 12, "batch_size": 4, "seed": 3, "sample_every": 3, "grid_every": 100,
-              "grid_size": 2, "checkpoint_every": 100, "steps_per_call": 4,
-              "max_minutes": 10.0},
-}
+RECIPE = tiny_recipe("budget", {
+    "steps": 12, "batch_size": 4, "seed": 3, "sample_every": 3, "grid_every": 100,
+    "grid_size": 2, "checkpoint_every": 100, "steps_per_call": 4, "max_minutes": 10.0},
+    ema={"decay": 0.9})
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +69,7 @@ def test_the_budget_stops_at_the_end_of_the_call_it_runs_out_in(image_folder, tm
     # Calls of 4 steps: the budget (10 min) runs out at step 6, inside the call 5-8.
     result = Trainer(recipe, run, progress=False,
                      callbacks=[ClockJump(6, 11 * 60.0, clock)]).run()
+    write_report_after_run(run.path)  # what gankit.train does after the trainer returns
     assert result.stopped == "time budget" and result.step == 8
     status = run.read_status()
     assert status["status"] == "stopped" and status["step"] == 8

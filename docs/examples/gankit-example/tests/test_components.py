@@ -1,13 +1,18 @@
 """The example plugin's models and dataset through gankit's conformance checks."""
 
 import pytest
-
-from gankit.errors import RecipeError
-from gankit.testing import (check_config, check_dataset, check_discriminator, check_generator,
-                            check_plugin)
 from gankit_example.critic import ConvCritic
 from gankit_example.generator import UpsamplingGenerator
 from gankit_example.shapes import ShapesDataset
+
+from gankit.errors import RecipeError
+from gankit.testing import (
+    check_config,
+    check_dataset,
+    check_discriminator,
+    check_generator,
+    check_plugin,
+)
 
 # Small enough that every check runs in about a second.
 TINY = {"height": 8, "width": 8, "channels": 1}

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from gankit.interfaces import RegularizerInputs
-from gankit.testing import check_loss, check_regularizer, check_strategy
-from gankit.interfaces.context import step_context
 from gankit_example.critic import ConvCritic
 from gankit_example.generator import UpsamplingGenerator
 from gankit_example.losses import NoisyLeastSquaresLoss
 from gankit_example.regularizers import ConsistencyRegularizer
 from gankit_example.shapes import ShapesDataset
+
+from gankit import step_context
+from gankit.interfaces import RegularizerInputs
+from gankit.testing import check_loss, check_regularizer, check_strategy
 
 TINY = {"height": 8, "width": 8, "channels": 1}
 

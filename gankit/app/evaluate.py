@@ -1,0 +1,212 @@
+"""``gankit evaluate`` as a Python API: command-line strings (a run directory, a folder, a
+``.keras`` file; metric and extractor names; ``--set`` overrides) turned into checked
+components and sources without TensorFlow (:func:`plan_evaluation`), so mistakes are one
+line before anything slow; then :func:`gankit.evaluation.features.evaluate` scores them.
+
+    import gankit
+
+    result = gankit.evaluate("runs/frog_fast-...", ["fid", "kid"], reference="frogsB",
+                             extractor="keras_model",
+                             overrides=["extractor.path=classifier.keras"], n=2500)
+    print(result.values)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from gankit.errors import GankitError, RecipeError, did_you_mean
+from gankit.evaluation.features import DEFAULT_N, MAX_N, EvaluationResult
+from gankit.evaluation.features import evaluate as _score
+from gankit.evaluation.per_class import check_per_class
+from gankit.evaluation.sources import DatasetSource, GeneratorSource, ImageFolderSource, ImageSource
+from gankit.interfaces import FeatureExtractor, Metric
+from gankit.recipe.overrides import split_override
+from gankit.rundir.run_dir import RunDir
+
+
+@dataclass
+class EvaluationPlan:
+    """A checked ``gankit evaluate`` request: everything built but nothing loaded."""
+
+    source: ImageSource
+    reference: ImageSource | None
+    extractor: FeatureExtractor
+    metrics: list[Metric]
+    n: int | None
+    reference_n: int | None
+    seed: int
+    json_path: Path | None
+
+
+def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | None = None,
+                    extractor: str = "inception_v3", overrides: Iterable[str] = (),
+                    n: int | None = None, reference_n: int | None = None, seed: int = 0,
+                    best: bool = False, value_range: Sequence[float] | None = None,
+                    json_path: str | None = None, default_json: bool = True,
+                    registry: Any = None, use_ema: bool = True) -> EvaluationPlan:
+    """Check a ``gankit evaluate`` request and build its parts, without TensorFlow.
+
+    ``overrides`` are ``extractor.KEY=VALUE`` or ``METRIC.KEY=VALUE`` (for a metric named
+    in ``metrics``); values are YAML. Relative file paths in them are relative to the
+    current directory.
+
+    Raises:
+        GankitError: one line naming the argument: an unknown metric or extractor (with the
+            closest name), a bad ``--set`` key or value, a missing source or reference, a bad
+            ``-n`` or ``--seed``.
+    """
+    from gankit.plugin.registry import resolve
+    from gankit.recipe.strict_yaml import parse_yaml
+
+    if registry is None:
+        from gankit.plugin.manager import default_plugins
+        registry = default_plugins().registry
+    for flag, value, low in (("-n", n, 2), ("--reference-n", reference_n, 2)):
+        if value is not None and not low <= value <= MAX_N:
+            raise GankitError(f"{flag} must be between {low} and {MAX_N:,}, got {value}")
+    if not 0 <= seed < 2 ** 63:
+        raise GankitError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
+    if not metrics:
+        raise GankitError("name at least one metric, e.g. --metric fid")
+    for name in metrics:
+        registry.get("metric", name, path="--metric")
+    if len(set(metrics)) != len(metrics):
+        raise GankitError(f"--metric: each metric once, got {', '.join(metrics)}")
+    registry.get("feature_extractor", extractor, path="--extractor")
+
+    sections: dict[str, dict[str, Any]] = {"extractor": {"type": extractor}}
+    sections.update({m: {"type": m} for m in metrics})
+    for item in overrides:
+        key, text = split_override(item) or ("", "")
+        head, dot, rest = key.partition(".")
+        if not key or not dot or not rest or "." in rest:
+            raise GankitError(f"--set: expected extractor.KEY=VALUE or METRIC.KEY=VALUE "
+                              f"(e.g. extractor.path=classifier.keras), got {item!r}")
+        if head not in sections:
+            raise GankitError(f"--set {key}: '{head}' is neither 'extractor' nor a --metric "
+                              f"given{did_you_mean(head, sections)}; expected extractor.KEY "
+                              f"or one of {', '.join(f'{m}.KEY' for m in metrics)}")
+        sections[head][rest] = parse_yaml(text, source=f"--set {key}")
+    spec = resolve(registry, "feature_extractor", sections.pop("extractor"), "extractor")
+    built_extractor = _create(spec.with_absolute_paths(Path.cwd()), "extractor")
+    built_metrics = [_create(resolve(registry, "metric", section, name), name)
+                     for name, section in sections.items()]
+    built_extractor.preflight()
+
+    needs_real = any(m.needs_real for m in built_metrics)
+    if reference is None and needs_real:
+        wanting = ", ".join(m.name for m in built_metrics if m.needs_real)
+        raise GankitError(f"--reference is required for {wanting}: a folder of images or a "
+                          f"recipe .yaml whose dataset to compare with")
+    ref_source = _reference_source(reference, registry) if reference is not None and needs_real \
+        else None
+    src = _source(source, best, value_range, registry, use_ema)
+    check_per_class(src, ref_source, built_extractor, built_metrics)
+    if n is None and isinstance(src, GeneratorSource):
+        n = DEFAULT_N
+    for metric in built_metrics:
+        each = 2 if metric.needs_real else 1  # a covariance needs 2 images; an accuracy 1
+        if metric.needs_labels and n is not None \
+                and n < each * len(src.class_names):
+            raise GankitError(f"-n {n}: {metric.name} needs at least {each} generated "
+                              f"image(s) of each of the {len(src.class_names)} classes; give "
+                              f"-n {each * len(src.class_names)} or more")
+    out = None
+    if json_path is not None:
+        out = Path(json_path)
+        if out.is_dir() or not out.parent.is_dir():
+            raise GankitError(f"--json {out}: cannot write there; name a file in an existing "
+                              f"folder")
+    elif default_json and getattr(src, "run_dir", None) is not None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = RunDir(src.run_dir).evaluation_file(stamp)
+    return EvaluationPlan(src, ref_source, built_extractor, built_metrics, n, reference_n,
+                          seed, out)
+
+
+def _create(spec, path: str):
+    try:
+        return spec.create()
+    except RecipeError as err:
+        if err.path and not err.path.startswith(path):
+            err.path = f"{path}.{err.path.split('.', 1)[-1]}"
+        raise
+
+
+def _reference_source(reference: str, registry: Any) -> ImageSource:
+    path = Path(reference).expanduser()
+    if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
+        # Only the dataset section matters: a file with just `dataset:` is enough.
+        from gankit.plugin.registry import resolve
+        from gankit.recipe.strict_yaml import load_raw
+
+        raw = load_raw(path)
+        if "dataset" not in raw:
+            raise RecipeError("no 'dataset' section: --reference takes a recipe whose dataset "
+                              "to compare with", source=str(path))
+        spec = resolve(registry, "dataset", raw["dataset"], "dataset",
+                       source=str(path)).with_absolute_paths(path.resolve().parent)
+        try:
+            dataset = spec.create()
+        except RecipeError as err:
+            err.source = err.source or str(path)
+            raise
+        return DatasetSource(dataset, f"dataset {spec.type} of {path.absolute()}")
+    if not path.exists():
+        raise GankitError(f"--reference: {path} does not exist; expected a folder of images "
+                          f"or a recipe .yaml whose dataset to use")
+    if not path.is_dir():
+        raise GankitError(f"--reference: {path} is neither a folder of images nor a recipe "
+                          f".yaml")
+    return ImageFolderSource(path, what="--reference folder")
+
+
+def _source(source: str, best: bool, value_range: Sequence[float] | None,
+            registry: Any, use_ema: bool = True) -> ImageSource:
+    path = Path(source).expanduser()
+    if path.is_dir() and not RunDir.is_run(path):
+        if best or value_range is not None:
+            flag = "--best" if best else "--value-range"
+            raise GankitError(f"{flag} is for a run directory or a .keras generator; {path} is "
+                              f"a folder of images")
+        return ImageFolderSource(path, what="source folder")
+    return GeneratorSource(path, value_range=tuple(value_range) if value_range else None,
+                           best=best, registry=registry, use_ema=use_ema)
+
+
+def evaluate(source: str | os.PathLike, metrics: Sequence[str] = ("fid",), *,
+             reference: str | os.PathLike | None = None, extractor: str = "inception_v3",
+             overrides: Iterable[str] = (), n: int | None = None,
+             reference_n: int | None = None, seed: int = 0, best: bool = False,
+             use_ema: bool = True, value_range: Sequence[float] | None = None,
+             batch_size: int = 64, cache: bool = True, progress: bool = False,
+             json_path: str | None = None) -> EvaluationResult:
+    """Score ``source`` (a run directory, a ``.keras`` generator or a folder of images) with
+    ``metrics`` against ``reference``, as ``gankit evaluate`` does; the result's
+    ``values`` maps each value's name to its number. With ``json_path``, also written there
+    (a run directory's ``evaluation-<time>.json`` is written only by the command).
+
+    Raises:
+        GankitError: one line naming the argument, before TensorFlow loads where the input
+            alone decides it.
+    """
+    from gankit.app.train import plugins
+
+    plan = plan_evaluation(str(source), list(metrics), reference=None if reference is None
+                           else str(reference), extractor=extractor, overrides=overrides, n=n,
+                           reference_n=reference_n, seed=seed, best=best,
+                           value_range=value_range, json_path=json_path, default_json=False,
+                           registry=plugins().registry, use_ema=use_ema)
+    result = _score(plan.source, plan.reference, plan.extractor, plan.metrics, plan.n,
+                    plan.seed, reference_n=plan.reference_n, batch_size=batch_size,
+                    cache=cache, progress=progress)
+    if plan.json_path is not None:
+        from gankit.util import atomic
+
+        atomic.write_text(plan.json_path, result.to_json())
+    return result

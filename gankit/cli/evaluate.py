@@ -1,0 +1,93 @@
+"""``gankit evaluate SOURCE``: score generated images (:mod:`gankit.app.evaluate`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+from gankit.app.train import import_tensorflow_quietly, plugins, show_warning
+from gankit.errors import GankitError
+
+
+def add_parser(sub) -> None:
+    evaluate = sub.add_parser("evaluate", help="score generated images: FID, KID, IS, "
+                                               "precision/recall")
+    evaluate.add_argument("source", help="a run directory, a .keras generator, or a folder of "
+                                         "images")
+    evaluate.add_argument("--metric", dest="metrics", action="append", default=[],
+                          metavar="NAME", help="a metric to compute (repeatable): fid, kid, "
+                                               "inception_score, precision_recall")
+    evaluate.add_argument("--reference", metavar="REFERENCE",
+                          help="the real images: a folder of images or a recipe .yaml whose "
+                               "dataset to use")
+    evaluate.add_argument("--extractor", default="inception_v3", metavar="NAME",
+                          help="the feature network (default inception_v3; keras_model for "
+                               "a .keras classifier of your own)")
+    evaluate.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="K=V", help="configure the extractor or a metric, e.g. "
+                                              "--set extractor.path=clf.keras (YAML value)")
+    evaluate.add_argument("-n", type=int, help="generated images to score (default 5000; "
+                                               "for a folder: all of its images)")
+    evaluate.add_argument("--reference-n", type=int, metavar="N",
+                          help="reference images to use, the first N (default: all)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="latent seed, and seed of KID's subsets (default 0)")
+    evaluate.add_argument("--best", action="store_true",
+                          help="use the run directory's best/ generator")
+    evaluate.add_argument("--no-ema", action="store_true",
+                          help="for a run directory: its trained generator, not the EMA copy")
+    evaluate.add_argument("--value-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                          help="output range of a .keras generator (default: -1 1, tanh)")
+    evaluate.add_argument("--json", metavar="FILE",
+                          help="write the result here (default for a run directory: "
+                               "RUN_DIR/evaluation-<time>.json)")
+    evaluate.add_argument("--batch-size", type=int, default=64, metavar="B",
+                          help="images per extractor call (default 64)")
+    evaluate.add_argument("--no-cache", action="store_true",
+                          help="compute the reference features even if they are cached")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress lines")
+    evaluate.set_defaults(func=command)
+
+
+def command(args) -> int:
+    from gankit.app.evaluate import plan_evaluation
+    from gankit.evaluation.features import evaluate
+    from gankit.util import atomic
+
+    if not 1 <= args.batch_size <= 4096:
+        raise GankitError(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
+    plan = plan_evaluation(args.source, args.metrics, reference=args.reference,
+                           extractor=args.extractor, overrides=args.overrides, n=args.n,
+                           reference_n=args.reference_n, seed=args.seed, best=args.best,
+                           value_range=args.value_range, json_path=args.json,
+                           registry=plugins().registry, use_ema=not args.no_ema)
+    import_tensorflow_quietly()
+
+    def show(message, category, *rest, **kwargs) -> None:
+        if category.__name__ == "EvaluationWarning":
+            print(f"gankit: warning: {message}", file=sys.stderr)
+        else:
+            show_warning(message, category, *rest, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        result = evaluate(plan.source, plan.reference, plan.extractor, plan.metrics, plan.n,
+                          plan.seed, reference_n=plan.reference_n, batch_size=args.batch_size,
+                          cache=not args.no_cache, progress=not args.quiet)
+    for name, value in result.values.items():
+        print(f"{name:<20} {value:.6g}")
+    protocol = result.protocol
+    real = (f", {result.n_real} real ({protocol['reference']}"
+            f"{'; cached features' if result.reference_cached else ''})" if result.n_real else "")
+    print(f"images: {result.n_fake} generated ({protocol['source']}){real}")
+    print(f"extractor: {json.dumps(protocol['extractor'], default=str)}")
+    if plan.json_path is not None:
+        try:
+            atomic.write_text(plan.json_path, result.to_json())
+        except OSError as exc:
+            raise GankitError(f"cannot write {plan.json_path}: {exc.strerror or exc}; choose "
+                              f"another --json") from None
+        print(f"wrote {plan.json_path}")
+    return 0
