@@ -9,8 +9,7 @@ from gankit.interfaces import Batch, GANModels, RegularizerInputs, StepOutputs, 
 
 
 class GANStrategy(Strategy):
-    """Alternating updates: d_steps discriminator updates, each on its own real batch, then
-    one generator update.
+    """Alternating updates: d_steps discriminator updates on their own real batches, then a generator update.
 
     Discriminator update ``i``: the generator makes a batch from fresh latents; generated
     and real images go through the augmenter and the discriminator together (generated

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gankit import load_recipe
 from gankit.errors import RecipeError
-from gankit.recipe.validation import load_recipe
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "shapes_lsgan.yaml"
 TINY = ["train.batch_size=4", "dataset.count=8", "generator.filters=8",
