@@ -13,6 +13,7 @@ line before anything slow; then :func:`gankit.evaluation.features.evaluate` scor
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from gankit.evaluation.per_class import check_per_class
 from gankit.evaluation.sources import DatasetSource, GeneratorSource, ImageFolderSource, ImageSource
 from gankit.interfaces import FeatureExtractor, Metric
 from gankit.recipe.overrides import split_override
+from gankit.rundir.owned import refuse_owned_output
 from gankit.rundir.run_dir import RunDir
 
 
@@ -71,6 +73,8 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
             raise GankitError(f"{flag} must be between {low} and {MAX_N:,}, got {value}")
     if not 0 <= seed < 2 ** 63:
         raise GankitError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
+    if value_range is not None:
+        _check_value_range(value_range)
     if not metrics:
         raise GankitError("name at least one metric, e.g. --metric fid")
     for name in metrics:
@@ -116,17 +120,83 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
             raise GankitError(f"-n {n}: {metric.name} needs at least {each} generated "
                               f"image(s) of each of the {len(src.class_names)} classes; give "
                               f"-n {each * len(src.class_names)} or more")
+    _check_counts(src, ref_source, built_metrics, n, reference_n)
     out = None
     if json_path is not None:
         out = Path(json_path)
+        refuse_owned_output(out, "--json")
         if out.is_dir() or not out.parent.is_dir():
             raise GankitError(f"--json {out}: cannot write there; name a file in an existing "
                               f"folder")
+        _check_writable(out.parent, "--json")
     elif default_json and getattr(src, "run_dir", None) is not None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = RunDir(src.run_dir).evaluation_file(stamp)
+        _check_writable(out.parent, "the result (RUN_DIR/evaluation-<time>.json; or give --json)")
     return EvaluationPlan(src, ref_source, built_extractor, built_metrics, n, reference_n,
                           seed, out)
+
+
+MAX_VALUE_RANGE = 1e6
+
+
+def _check_value_range(value_range: Sequence[float]) -> None:
+    """A generator's output range: two finite numbers, low below high, of a sane size."""
+    low, high = (float(v) for v in value_range)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise GankitError(f"--value-range {low:g} {high:g}: both ends must be finite numbers "
+                          f"(e.g. -1 1 for tanh, 0 1 for a sigmoid)")
+    if not low < high:
+        raise GankitError(f"--value-range {low:g} {high:g}: LOW must be below HIGH")
+    if max(abs(low), abs(high)) > MAX_VALUE_RANGE:
+        raise GankitError(f"--value-range {low:g} {high:g}: at most {MAX_VALUE_RANGE:g} in "
+                          f"magnitude; a generator's pixels lie in a small range such as -1 1")
+
+
+def _check_counts(src: ImageSource, ref: ImageSource | None, metrics: list[Metric],
+                  n: int | None, reference_n: int | None) -> None:
+    """What the image counts alone decide, before TensorFlow loads: a folder that holds
+    fewer images than asked for, too few for a covariance, or for a metric's k or splits."""
+    folders = [(src, "source", n, "-n")]
+    if isinstance(ref, ImageFolderSource):
+        folders.append((ref, "--reference", reference_n, "--reference-n"))
+    counts: dict[str, int] = {}
+    for source, what, wanted, flag in folders:
+        if not isinstance(source, ImageFolderSource):
+            if wanted is not None:
+                counts[what] = wanted
+            continue
+        have = source.available()
+        if wanted is not None and wanted > have:
+            raise GankitError(f"{flag} {wanted}: the {what} folder {source.path} holds only "
+                              f"{have} image(s)")
+        count = wanted if wanted is not None else have
+        source.check_files(count)
+        counts[what] = count
+    for metric in metrics:
+        sets = ["source", *(["--reference"] if metric.needs_real else [])]
+        known = {k: counts[k] for k in sets if k in counts}
+        if not known:
+            continue
+        least_what, least = min(known.items(), key=lambda item: item[1])
+        if metric.needs_real and least < 2:
+            raise GankitError(f"{metric.name} fits a Gaussian to each set and needs at least 2 "
+                              f"images in each; the {least_what} has {least}")
+        k = metric.config.get("k")
+        if isinstance(k, int) and least <= k:
+            raise GankitError(f"{metric.name}: k is {k} but the {least_what} has {least} "
+                              f"image(s); the k-th nearest neighbour needs more than k (lower "
+                              f"it with --set {metric.name}.k=...)")
+        splits = metric.config.get("splits")
+        if isinstance(splits, int) and counts.get("source", splits) < splits:
+            raise GankitError(f"{metric.name}: splits is {splits} but the source has "
+                              f"{counts['source']} image(s); each split needs one or more")
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise GankitError(f"cannot write {what} in {folder}: no permission or a read-only "
+                          f"file system; choose another place with --json")
 
 
 def _create(spec, path: str):

@@ -19,7 +19,9 @@ import io
 import itertools
 import json
 import math
+import os
 import re
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -27,12 +29,21 @@ from typing import Any, Iterable, NamedTuple
 
 from gankit.errors import GankitError
 from gankit.interfaces.metric_names import split_per_class
+from gankit.recipe.strict_yaml import parse_yaml
+from gankit.rundir.owned import refuse_owned_output
 from gankit.rundir.run_dir import RunDir, RunDirWarning
 from gankit.util import atomic
 from gankit.util.machine import machine_info  # noqa: F401  (in run.json and here)
+from gankit.util.safe_read import UnsafeFileError, is_png, read_json, regular_file_inside
 
 MAX_GRIDS = 12  # evenly spaced grids shown, plus the last
 MAX_POINTS = 1000  # per curve; longer series are reduced (keeping the spikes)
+MAX_KEPT = 100_000  # values kept per column while reading losses.csv; more are thinned
+MAX_VALUE = 1e300  # larger magnitudes cannot be drawn (their span overflows): left out
+MAX_GRID_BYTES = 32 * 1024 * 1024  # a sample grid embedded in the page, at most
+MAX_GRID_PIXELS = 16_000_000
+MAX_TEXT_BYTES = 4 * 1024 * 1024  # recipe.yaml shown in the page, at most
+MAX_TICKS = 50
 
 
 class ReportWarning(RunDirWarning):
@@ -62,6 +73,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not (run.recipe_file.is_file() or run.status_file.is_file()):
         raise GankitError(f"{run.path} is not a gankit run directory (no recipe.yaml or "
                           f"run.json)")
+    if out is not None:
+        refuse_owned_output(out)
+        if Path(out).is_dir():
+            raise GankitError(f"--out {out} is a directory; name the .html file to write")
     target = Path(out) if out is not None else run.report_file
     page = render_report(run)
     try:
@@ -90,17 +105,21 @@ def render_report(run: RunDir) -> str:
     """The report page of ``run`` as a string (see ``write_report``)."""
     notes: list[str] = []
     try:
-        status = run.read_status()
-        if not status:
-            notes.append("run.json is missing: no status or timings are known.")
-    except GankitError as exc:
+        status = read_json(run.status_file, expect=dict)
+    except FileNotFoundError:
         status = {}
-        notes.append(f"run.json could not be read ({exc}); status and timings are unknown.")
+        notes.append("run.json is missing: no status or timings are known.")
+    except (OSError, UnsafeFileError) as exc:
+        status = {}
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        notes.append(f"run.json could not be read ({reason}); status and timings are "
+                     f"unknown.")
     recipe_text = _read_text(run.recipe_file, notes, "recipe.yaml")
     log = read_losses(run.losses_file, notes)
-    name = _recipe_field(recipe_text, "name") or run.path.resolve().name
+    fields = _recipe_fields(recipe_text)
+    name = fields.get("name") or run.path.resolve().name
     parts = [
-        _header(run, name, _recipe_field(recipe_text, "description"), status, log),
+        _header(run, name, fields.get("description"), status, log),
         "".join(f'<p class="note">{_e(n)}</p>' for n in notes),
         _results_section(run, status),
         _per_class_section(run, log),
@@ -133,69 +152,135 @@ class LossTable(NamedTuple):
 
 def read_losses(path: Path, notes: list[str] | None = None) -> LossTable:
     """Read ``losses.csv`` leniently: empty or non-numeric cells are no value, rows whose step
-    is not a whole number are skipped, a BOM is accepted. What was skipped goes to ``notes``."""
+    is not a whole number are skipped, a BOM is accepted. What was skipped goes to ``notes``.
+
+    The file is read row by row, and each column keeps at most about ``MAX_KEPT`` values
+    (every second one is dropped when it has more, as often as needed), so a log of ten
+    million rows takes bounded memory. Values beyond ``MAX_VALUE`` in magnitude and
+    non-finite ones are left out of the curves (and counted in ``notes``)."""
     notes = notes if notes is not None else []
-    text = _read_text(path, notes, "losses.csv", missing_is_note=True)
-    records = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
-    if not records:
+    handle = _open_text(path, notes, "losses.csv", missing_is_note=True)
+    if handle is None:
         return LossTable([], {}, 0)
-    header = [h.strip() for h in records[0]]
-    step_at = header.index("step") if "step" in header else None
-    if step_at is None:
-        notes.append("losses.csv has no 'step' column; rows are numbered from 1 instead.")
-    columns = [c for i, c in enumerate(header) if i != step_at and c]
-    series: dict[str, dict[int, float]] = {c: {} for c in columns}
-    cells = [(i, series[name]) for i, name in enumerate(header) if i != step_at and name]
-    bad_steps = odd_cells = 0
-    for number, row in enumerate(records[1:], 1):
-        try:
-            step = int(row[step_at]) if step_at is not None else number
-        except (ValueError, IndexError):
-            bad_steps += 1
-            continue
-        for i, values in cells:
-            cell = row[i] if i < len(row) else ""
-            if not cell:
+    with handle:
+        reader = csv.reader(handle)
+        header = next((row for row in reader if row), None)
+        if header is None:
+            return LossTable([], {}, 0)
+        header = [h.strip() for h in header]
+        step_at = header.index("step") if "step" in header else None
+        if step_at is None:
+            notes.append("losses.csv has no 'step' column; rows are numbered from 1 instead.")
+        columns = list(dict.fromkeys(c for i, c in enumerate(header) if i != step_at and c))
+        series: dict[str, dict[int, float]] = {c: {} for c in columns}
+        cells = [(i, series[name]) for i, name in enumerate(header) if i != step_at and name]
+        bad_steps = odd_cells = rows = 0
+        thinned = False
+        for row in reader:
+            if not row:
                 continue
+            rows += 1
             try:
-                value = float(cell)
-            except ValueError:
-                odd_cells += bool(cell.strip())  # an empty cell is no value, not an error
+                step = int(row[step_at]) if step_at is not None else rows
+            except (ValueError, IndexError):
+                bad_steps += 1
                 continue
-            if math.isfinite(value):
-                values[step] = value  # a step written twice: the later row counts
-            else:
-                odd_cells += 1
+            for i, values in cells:
+                cell = row[i] if i < len(row) else ""
+                if not cell:
+                    continue
+                try:
+                    value = float(cell)
+                except ValueError:
+                    odd_cells += bool(cell.strip())  # an empty cell is no value, not an error
+                    continue
+                if math.isfinite(value) and abs(value) <= MAX_VALUE:
+                    values[step] = value  # a step written twice: the later row counts
+                    if len(values) > 2 * MAX_KEPT:
+                        _thin(values)
+                        thinned = True
+                else:
+                    odd_cells += 1
     if bad_steps:
         notes.append(f"losses.csv: {bad_steps} row(s) without a whole-number step were skipped.")
     if odd_cells:
-        notes.append(f"losses.csv: {odd_cells} cell(s) that are not finite numbers were left "
-                     f"out of the curves.")
-    return LossTable(columns, {c: sorted(s.items()) for c, s in series.items()},
-                     len(records) - 1)
+        notes.append(f"losses.csv: {odd_cells} cell(s) that are not finite numbers of at most "
+                     f"{MAX_VALUE:g} were left out of the curves.")
+    if thinned:
+        notes.append(f"losses.csv has {rows:,} rows: the curves show an evenly thinned part "
+                     f"of the longest columns (about {MAX_KEPT:,} values each).")
+    return LossTable(columns, {c: sorted(s.items()) for c, s in series.items()}, rows)
+
+
+def _thin(values: dict[int, float]) -> None:
+    """Drop every second entry of ``values`` by step order, in place."""
+    for step in sorted(values)[1::2]:
+        del values[step]
+
+
+def _open_text(path: str | Path, notes: list[str] | None, label: str,
+               missing_is_note: bool = False):
+    """A text handle on a regular file (a FIFO would block the report), or None with a note."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if notes is not None and missing_is_note:
+            notes.append(f"{label} is missing.")
+        return None
+    except OSError as exc:
+        if notes is not None:
+            notes.append(f"{label} could not be read: {exc.strerror or exc}.")
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        if notes is not None:
+            notes.append(f"{label} is not a regular file; it was not read.")
+        return None
+    try:
+        return open(path, encoding="utf-8-sig", errors="replace", newline="")
+    except OSError as exc:
+        if notes is not None:
+            notes.append(f"{label} could not be read: {exc.strerror or exc}.")
+        return None
 
 
 def _read_text(path: str | Path, notes: list[str] | None = None, label: str = "",
                missing_is_note: bool = False) -> str:
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        if notes is not None and missing_is_note:
-            notes.append(f"{label} is missing.")
+    handle = _open_text(path, notes, label, missing_is_note)
+    if handle is None:
         return ""
+    try:
+        with handle:
+            text = handle.read(MAX_TEXT_BYTES + 1)
     except OSError as exc:
         if notes is not None:
             notes.append(f"{label} could not be read: {exc.strerror or exc}.")
         return ""
-    text = data.decode("utf-8-sig", errors="replace")
+    if len(text) > MAX_TEXT_BYTES:
+        text = text[:MAX_TEXT_BYTES]
+        if notes is not None:
+            notes.append(f"{label} is longer than {MAX_TEXT_BYTES:,} characters: its start "
+                         f"is shown.")
     if "\ufffd" in text and notes is not None:
         notes.append(f"{label} holds bytes that are not UTF-8; they are shown as \ufffd.")
     return text
 
 
-def _recipe_field(text: str, key: str) -> str | None:
-    found = re.search(rf"^{key}:[ \t]*(.+?)[ \t]*$", text, re.M)
-    return found.group(1).strip("'\"") if found else None
+def _recipe_fields(text: str) -> dict[str, str]:
+    """The recipe's ``name`` and ``description`` as text (whole, however YAML wrapped or
+    quoted them); from the first lines alone if the recipe does not parse."""
+    try:
+        recipe = parse_yaml(text, "recipe.yaml") if text else None
+    except (GankitError, RecursionError, MemoryError):
+        recipe = None
+    if isinstance(recipe, dict):
+        return {key: str(recipe[key]) for key in ("name", "description")
+                if isinstance(recipe.get(key), (str, int, float)) and str(recipe[key]).strip()}
+    fields = {}
+    for key in ("name", "description"):
+        found = re.search(rf"^{key}:[ \t]*(.+?)[ \t]*$", text, re.M)
+        if found:
+            fields[key] = found.group(1).strip("'\"")
+    return fields
 
 
 def _version(distribution: str) -> str | None:
@@ -206,12 +291,15 @@ def _version(distribution: str) -> str | None:
 
 
 def _json_files(paths: Iterable[Path]) -> list[tuple[Path, Any]]:
+    """Each file's JSON (bounded in size and depth, regular files only), or a short reason
+    why it could not be read, in place of the value."""
     found = []
-    for path in sorted(paths):
+    for path in sorted(paths)[:200]:
         try:
-            found.append((path, json.loads(path.read_bytes().decode("utf-8-sig"))))
-        except (OSError, ValueError) as exc:
-            found.append((path, f"(could not be read: {exc})"))
+            found.append((path, read_json(path)))
+        except (OSError, UnsafeFileError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            found.append((path, f"(could not be read: {reason})"))
     return found
 
 
@@ -221,17 +309,18 @@ def _json_files(paths: Iterable[Path]) -> list[tuple[Path, Any]]:
 def _header(run: RunDir, name: str, description: str | None, status: dict,
             log: LossTable) -> str:
     state = str(status.get("status", "unknown"))
-    step = status.get("step")
+    step = _whole(status.get("step"))
     if step is None:  # no run.json: the last step logged
         step = max((s[-1][0] for s in log.series.values() if s), default=None)
-    steps = status.get("steps")
+    steps = _whole(status.get("steps"))
     where = f"step {step}" + (f" of {steps}" if steps is not None else "") if step is not None \
         else "step unknown"
     badge = state if state in ("completed", "running", "interrupted", "failed",
                                "stopped") else "unknown"
-    error = (f'<p class="note">Error: {_e(status["error"])}</p>' if status.get("error") else "")
+    error = (f'<p class="note">Error: {_e(_fmt_value(status["error"]))}</p>'
+             if status.get("error") else "")
     if state == "stopped" and status.get("stop_reason"):  # a time budget (train.max_minutes)
-        error += f'<p class="note">Stopped: {_e(status["stop_reason"])}</p>'
+        error += f'<p class="note">Stopped: {_e(_fmt_value(status["stop_reason"]))}</p>'
     nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("results", "Results"), ("curves", "Curves"), ("samples", "Samples"),
         ("timings", "Timings"), ("machine", "Machine"), ("recipe", "Recipe")))
@@ -245,7 +334,7 @@ def _results_section(run: RunDir, status: dict) -> str:
     blocks = []
     final = status.get("metrics")
     if isinstance(final, dict) and final:
-        blocks.append(f"<div><h3>Last step ({_e(status.get('step', '?'))})</h3>"
+        blocks.append(f"<div><h3>Last step ({_e(_fmt_value(status.get('step', '?')))})</h3>"
                       f"{_table(final)}</div>")
     best = run.best_dir
     if best.is_dir():
@@ -281,7 +370,8 @@ def _per_class_section(run: RunDir, log: LossTable) -> str:
                                    *run.evaluation_files()]):
         values = data.get("values") if isinstance(data, dict) else None
         if isinstance(values, dict):
-            where = (f"best/ (step {data.get('step', '?')})" if path.parent == run.best_dir
+            where = (f"best/ (step {_fmt_value(data.get('step', '?'))})"
+                     if path.parent == run.best_dir
                      else f"evaluation {path.relative_to(run.path)}")
             sources.append((where, values))
     tables = [(title, _class_table(values)) for title, values in sources]
@@ -352,10 +442,11 @@ def _grids_section(samples: Path) -> str:
     figures = []
     for step, path in grids:
         try:
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-        except OSError as exc:
-            figures.append(f"<figure><figcaption>step {step}: could not be read "
-                           f"({_e(exc.strerror or exc)})</figcaption></figure>")
+            data = base64.b64encode(_grid_bytes(path, samples.parent)).decode("ascii")
+        except (OSError, UnsafeFileError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            figures.append(f"<figure><figcaption>step {step:,}: not shown "
+                           f"({_e(reason)})</figcaption></figure>")
             continue
         figures.append(f'<figure><img alt="samples at step {step}" '
                        f'src="data:image/png;base64,{data}"><figcaption>step {step:,}'
@@ -365,22 +456,52 @@ def _grids_section(samples: Path) -> str:
     return f'<section id="samples"><h2>Samples over time</h2>{body}</section>'
 
 
+def _grid_bytes(path: Path, run_path: Path) -> bytes:
+    """The bytes of a sample grid, if it is one: a regular PNG file inside the run directory
+    (no link), of bounded size and pixel count; the page embeds nothing else.
+
+    Raises:
+        UnsafeFileError: why it is not embedded.
+        OSError: if it cannot be read.
+    """
+    from PIL import Image
+
+    regular_file_inside(path, run_path, max_bytes=MAX_GRID_BYTES)
+    if not is_png(path):
+        raise UnsafeFileError("not a PNG file")
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_GRID_BYTES + 1)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on a damaged file
+        raise UnsafeFileError(f"not a readable PNG: {type(exc).__name__}") from None
+    if width * height > MAX_GRID_PIXELS:
+        raise UnsafeFileError(f"{width}x{height} pixels, more than {MAX_GRID_PIXELS:,}")
+    return data
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` if it is a whole number (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _timings_section(status: dict, log: LossTable) -> str:
     rows: dict[str, Any] = {}
     for key in ("started", "finished", "updated"):
         if key == "updated" and "finished" in status:
             continue
-        if isinstance(status.get(key), (int, float)):
+        if _epoch(status.get(key)):
             rows[key] = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(status[key]))
     seconds = status.get("seconds")
-    if isinstance(seconds, (int, float)) and seconds > 0:
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) \
+            and 0 < seconds < 1e12:
         rows["training time"] = f"{_duration(seconds)} ({seconds:,.1f} s)"
-        step, start = status.get("step"), status.get("start_step", 0)
-        if isinstance(step, int) and isinstance(start, int) and step > start:
+        step, start = _whole(status.get("step")), _whole(status.get("start_step", 0))
+        if step is not None and start is not None and step > start:
             rate = (step - start) / seconds
             rows["steps per second"] = f"{rate:.3g} ({1000 / rate:,.0f} ms per step)"
-    if isinstance(status.get("started"), (int, float)) and \
-            isinstance(status.get("finished"), (int, float)):
+    if _epoch(status.get("started")) and _epoch(status.get("finished")):
         rows["wall clock, start to finish"] = _duration(status["finished"] - status["started"])
     rows["losses.csv rows"] = log.rows
     precision = status.get("precision")
@@ -394,6 +515,12 @@ def _timings_section(status: dict, log: LossTable) -> str:
                 rows[f"precision before step {earlier.get('until_step')}"] = \
                     earlier.get("policy")
     return f'<section id="timings"><h2>Timings</h2>{_table(rows)}</section>'
+
+
+def _epoch(value: Any) -> bool:
+    """Whether ``value`` is a time stamp ``time.localtime`` takes (seconds, years 1970-9999)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and 0 <= value < 253_402_300_000
 
 
 def _machine_section(status: dict) -> str:
@@ -422,9 +549,14 @@ def _fmt_value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return f"{float(value):.6g}" if abs(value) < 10**308 else "(a number too large)"
     if value is None:
         return "—"
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value if len(value) <= 2000 else value[:2000] + "…"
+    text = json.dumps(value)
+    return text if len(text) <= 2000 else text[:2000] + "…"
 
 
 def _duration(seconds: float) -> str:
@@ -552,15 +684,21 @@ def _y_range(values: list[float], smooth: list[float]) -> tuple[float, float, in
 
 def _ticks(lo: float, hi: float, count: int) -> list[float]:
     """Round tick values (1, 2 or 5 times a power of ten) covering [lo, hi]."""
+    lo, hi = float(lo), float(hi)
     raw = (hi - lo) / max(1, count - 1)
-    power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    if not (math.isfinite(raw) and raw > 0) or raw <= abs(hi) * 1e-12:
+        return [lo, hi]  # no room for round values (a span below float resolution, or none)
+    power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.floor(lo / step + 1e-9) * step
-    ticks, t = [], first
-    while t <= hi + step * 1e-9:
-        ticks.append(round(t, 12))
-        t += step
-    if ticks and hi - ticks[-1] > 0.65 * step:  # close to the next round value: end on it
+    first = math.floor(lo / step + 1e-9)
+    ticks = []
+    # Ticks by index, not by adding the step: at 1e17 adding 1 changes nothing.
+    for i in range(MAX_TICKS):
+        t = (first + i) * step
+        if t > hi + step * 1e-9:
+            if hi - ticks[-1] > 0.65 * step if ticks else False:
+                ticks.append(round(t, 12))  # close to the next round value: end on it
+            break
         ticks.append(round(t, 12))
     return ticks if len(ticks) > 1 else [lo, hi]
 

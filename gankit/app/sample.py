@@ -19,6 +19,7 @@ first, so a mistake is answered at once.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ import numpy as np
 from gankit.errors import GankitError, did_you_mean
 from gankit.plugin.registry import Registry
 from gankit.recipe.validation import Recipe, load_raw, validate
+from gankit.rundir.checkpoints import CheckpointStore
 from gankit.rundir.generators import load_generator, load_saved, run_class_names
+from gankit.rundir.owned import refuse_owned_output
 from gankit.rundir.run_dir import RunDir
 from gankit.util.images import label_rows, save_png, to_uint8
 
@@ -126,11 +129,29 @@ def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
         raise GankitError(f"--out {path} is a directory; name a .png file")
     if not path.parent.is_dir() and path.parent.exists():
         raise GankitError(f"cannot write {path}: {path.parent} is not a directory")
+    if out is not None:
+        refuse_owned_output(out)
     if best and checkpoint is not None:
         raise GankitError("--best and --checkpoint exclude each other")
-    if best and not run.best_dir.is_dir():
-        raise GankitError(f"{run.path} has no best/ generator: it is kept by a recipe with a "
-                          f"metrics section, once a metric has been measured")
+    if checkpoint is not None:
+        steps = CheckpointStore(run.checkpoints).steps()
+        if checkpoint not in steps:
+            available = ", ".join(map(str, steps)) or "none"
+            raise GankitError(f"{run.path} has no checkpoint of step {checkpoint}; available "
+                              f"steps: {available}")
+    if best:
+        _recover_best(run)
+        if not run.best_dir.is_dir():
+            raise GankitError(f"{run.path} has no best/ generator: it is kept by a recipe with "
+                              f"a metrics section, once a metric has been measured")
+        ema = use_ema and recipe.ema is not None
+        wanted = run.generator_in(run.best_dir, ema)
+        if not wanted.is_file():
+            other = run.generator_in(run.best_dir, not ema)
+            hint = (f"; it holds {other.name}: " + ("sample it with --no-ema" if ema else
+                                                     "leave out --no-ema")
+                    if other.is_file() else "")
+            raise GankitError(f"{run.best_dir} has no {wanted.name}{hint}")
     return SamplePlan(run, recipe, n, seed, checkpoint, path, use_ema, best, index,
                       per_class, names)
 
@@ -193,6 +214,18 @@ def sample_grid(run_dir: str | Path, n: int | None = None, seed: int = 0,
     """
     return draw(plan_sample(run_dir, n, seed, checkpoint, out, registry, use_ema,
                             label=label, per_class=per_class), progress)
+
+
+def _recover_best(run: RunDir) -> None:
+    """Restore a ``best/`` whose replacement was killed half-way (see
+    ``RunDir.recover_best``), if no process holds the run (a live one may be swapping)."""
+    if os.path.lexists(run.best_dir) or not any(run.path.glob(".tmp-best-old-*")):
+        return
+    try:
+        with run.lock("gankit sample --best (restoring best/)"):
+            run.recover_best()
+    except GankitError:
+        pass  # in use: its writer finishes the swap
 
 
 def draw(plan: SamplePlan, progress: bool = False) -> Path:

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 from gankit.errors import GankitError, RecipeError, did_you_mean
 from gankit.rundir.run_dir import RunDir
 from gankit.util import atomic
+from gankit.util.safe_read import UnsafeFileError, read_json
 
 STATE_FILE = "sweep.json"
 RESULTS_CSV = "results.csv"
@@ -525,7 +526,7 @@ def _trained(run_dir: Path, trial: Trial) -> bool:
     """``run_dir`` holds this trial trained to its end (the sweep stopped while scoring)."""
     run = RunDir(run_dir)
     try:
-        status = json.loads(run.status_file.read_text())
+        status = read_json(run.status_file, expect=dict)
         stored = run.recipe_file.read_text()
     except (OSError, ValueError, RecursionError):
         return False
@@ -590,7 +591,11 @@ def _score(trial: Trial, run_dir: Path, plan: SweepPlan) -> dict[str, Any]:
     """FID and KID of the trial's generators (EMA and trained, at the end and at every
     snapshot), and a grid of each."""
     run = RunDir(run_dir)
-    status = json.loads(run.status_file.read_text())
+    try:
+        status = read_json(run.status_file, expect=dict)
+    except (OSError, UnsafeFileError) as exc:
+        raise GankitError(f"{run.status_file}: cannot be read ({exc}); train the trial again "
+                          f"with --rerun {trial.name}") from None
     scores: dict[str, dict[str, Any]] = {"end": {"step": status.get("step"),
                                                  "seconds": status.get("seconds")}}
     kinds = (("ema", True), ("trained", False)) if trial.ema else (("trained", False),)
@@ -600,7 +605,7 @@ def _score(trial: Trial, run_dir: Path, plan: SweepPlan) -> dict[str, Any]:
         _grid(run_dir, plan.out / "grids" / f"{trial.name}-{key}.png", use_ema)
     for folder in sorted(run.snapshots.glob("*/")):
         try:
-            info = json.loads((folder / "snapshot.json").read_text())
+            info = read_json(folder / "snapshot.json", expect=dict)
         except (OSError, ValueError):
             continue
         at = {"step": info.get("step"), "seconds": info.get("seconds")}

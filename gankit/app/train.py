@@ -303,12 +303,15 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool, callbacks: Sequence[An
         import_tensorflow_quietly()
         from gankit.training.loop import Interrupted, Trainer
 
+        leading = _leading_callbacks(recipe)
         trainer = Trainer(recipe, run_dir, resume=resume, progress=not quiet,
-                          callbacks=callbacks, leading_callbacks=_leading_callbacks(recipe))
+                          callbacks=callbacks, leading_callbacks=leading)
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = show_warning
             trainer.prepare()  # builds, loads the data, restores: writes nothing
+            for callback in leading:  # the metrics' reference data, before anything is written
+                callback.preflight(recipe)
             trainer.session.distribution.agree_on_start(  # multi_worker
                 trainer.start, trainer.session.precision.policy)
             if trainer.nothing_left and finished(run_dir):
@@ -320,6 +323,13 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool, callbacks: Sequence[An
             if not resume:
                 stack.enter_context(run_dir.create_locked())
             run_dir.clean_leftovers()
+            if resume:
+                from gankit.rundir.run_dir import ensure_tree
+
+                for name in ensure_tree(run_dir):
+                    print(f"gankit: {run_dir.path / name} was missing; made it again",
+                          file=sys.stderr)
+            previous = _recipe_bytes(run_dir) if resume else None
             if recipe.train.steps > trainer.start or not resume:
                 run_dir.write_recipe(recipe.to_dict())  # on resume: records an extended train.steps
             print(f"gankit: {'resuming' if resume else 'training'} {recipe.name} in "
@@ -331,6 +341,10 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool, callbacks: Sequence[An
                 print(f"gankit: {stop}", file=sys.stderr)
                 return TrainResult(run_dir.path, "interrupted", stop.step, stop.exit_code,
                                    start=trainer.start)
+            except BaseException:
+                if previous is not None:  # a failed resume leaves the recipe it found
+                    _restore_recipe(run_dir, previous, trainer.start)
+                raise
             from gankit.app.report import write_report_after_run
 
             write_report_after_run(run_dir.path)  # a failed report warns; the run succeeded
@@ -338,6 +352,30 @@ def _train(recipe, run_dir, *, resume: bool, quiet: bool, callbacks: Sequence[An
     return TrainResult(result.run_dir, "stopped" if result.stopped else "completed",
                        result.step, 0, result.start, dict(result.metrics), result.seconds,
                        result.generator_file, result.ema_file)
+
+
+def _recipe_bytes(run_dir) -> bytes | None:
+    try:
+        return run_dir.recipe_file.read_bytes()
+    except OSError:
+        return None
+
+
+def _restore_recipe(run_dir, previous: bytes, start: int) -> None:
+    """Put back the recipe.yaml a resume found, if the resume failed before any checkpoint
+    of its own: the newest checkpoint is still the old recipe's, and a plain ``gankit
+    resume`` (what the failure's message may advise) must find that recipe."""
+    from gankit.rundir.checkpoints import CheckpointStore
+    from gankit.util import atomic
+
+    steps = CheckpointStore(run_dir.checkpoints).steps()
+    if steps and steps[-1] > start:
+        return  # it checkpointed under the new recipe: that recipe is the run's now
+    try:
+        if run_dir.recipe_file.read_bytes() != previous:
+            atomic.write_bytes(run_dir.recipe_file, previous)
+    except OSError:
+        pass
 
 
 def _summary(recipe, run_dir, result) -> None:

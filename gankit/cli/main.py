@@ -25,8 +25,19 @@ COMMANDS = ("run", "resume", "validate", "sample", "plugins", "new_plugin", "tra
 """The command modules of :mod:`gankit.cli`, in ``gankit --help`` order."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in one line: ``gankit sample: error: argument -n:
+    invalid int value: 'abc' (see gankit sample --help)`` and exit code 2, as every other
+    mistake gets (argparse's default prints the whole usage first). Sub-parsers are of
+    this class too."""
+
+    def error(self, message: str):  # type: ignore[override]
+        message = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gankit", description="Train GANs from readable, composable, tested parts.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -15,14 +15,16 @@ import math
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 from gankit.errors import GankitError
 from gankit.interfaces.metric_names import split_per_class, value_names
 from gankit.rundir.generators import save_generators
-from gankit.rundir.run_dir import RunDir
+from gankit.rundir.run_dir import RunDir, RunDirWarning
 from gankit.training.callbacks import CoreCallback
 from gankit.util import atomic
+from gankit.util.safe_read import UnsafeFileError, finite_number, read_json
 
 
 class MetricsCallback(CoreCallback):
@@ -55,9 +57,23 @@ class MetricsCallback(CoreCallback):
         owner = next(m for m, n in self._names if n == self.rank_name)
         self.lower_is_better = owner.lower_is_better
         self.best_value: float | None = None
+        self.reference_source = None
 
     def log_columns(self) -> list[str]:
         return [name for _, name in self._names]
+
+    def preflight(self, recipe) -> None:
+        """Before the run directory is created or changed: the training data holds the
+        ``reference_samples`` asked for (a run that cannot measure fails here, not after
+        its directory was made and marked failed)."""
+        from gankit.evaluation.sources import DatasetSource
+
+        self.reference_source = DatasetSource.from_recipe(recipe)
+        wanted, available = self.settings.reference_samples, self.reference_source.available()
+        if wanted is not None and available is not None and available < wanted:
+            raise GankitError(f"metrics.reference_samples is {wanted:,} but the training data "
+                              f"holds {available:,} images; lower it, or leave it out (null: "
+                              f"all of them)")
 
     def on_train_begin(self, run) -> None:
         super().on_train_begin(run)
@@ -75,7 +91,8 @@ class MetricsCallback(CoreCallback):
         shown = [n for _, n in self._names if split_per_class(n)[1] is None]
         run.message("metrics: computing the training data's features for "
                     f"{', '.join(shown)} (cached after the first run)")
-        self.reference_source = DatasetSource.from_recipe(run.recipe)
+        if self.reference_source is None:  # preflight() was not called
+            self.reference_source = DatasetSource.from_recipe(run.recipe)
         check_per_class(self.source, self.reference_source, self.extractor, self.metrics)
         self.reference, cached, n = reference_features(
             self.reference_source, self.extractor,
@@ -142,8 +159,21 @@ class MetricsCallback(CoreCallback):
 
 
 def _read_best(folder: Path) -> dict | None:
+    """``best/best.json`` if it records a finite value; None (and a warning, if the file is
+    there) otherwise, so that the next measured value becomes the best."""
+    path = folder / RunDir.BEST_INFO
     try:
-        data = json.loads((folder / RunDir.BEST_INFO).read_text())
-    except (OSError, ValueError):
+        data = read_json(path, expect=dict)
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) and "value" in data else None
+    except (OSError, UnsafeFileError) as exc:
+        warnings.warn(f"{path} cannot be read ({exc}); the next measured value will "
+                      f"replace best/", RunDirWarning, stacklevel=2)
+        return None
+    value = finite_number(data.get("value"))
+    if value is None:
+        warnings.warn(f"{path} records no finite value (value: "
+                      f"{str(data.get('value'))[:40]}); the next measured value will "
+                      f"replace best/", RunDirWarning, stacklevel=2)
+        return None
+    return {**data, "value": value}

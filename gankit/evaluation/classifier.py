@@ -30,6 +30,7 @@ import numpy as np
 from gankit.errors import DatasetError, GankitError, RecipeError
 from gankit.interfaces import Dataset
 from gankit.plugin.registry import ComponentSpec, Registry, resolve
+from gankit.rundir.owned import refuse_owned_output
 from gankit.util import atomic
 
 FEATURES_LAYER = "features"
@@ -124,6 +125,8 @@ def check_output(model_file: str | Path) -> Path:
         raise GankitError(f"--out: expected a file name ending in .keras, got '{model_file}'")
     if path.is_dir():
         raise GankitError(f"--out: {path} is a folder; name the .keras file to write")
+    refuse_owned_output(path)
+    refuse_owned_output(path.with_suffix(".json"), "--out's report")
     folder = path.absolute().parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from gankit.errors import GankitError
-from gankit.util.images import SIXTEEN_BIT_MODES, to_eight_bits, to_uint8
+from gankit.util.images import (
+    SIXTEEN_BIT_MODES,
+    UnreadableImage,
+    open_image,
+    to_eight_bits,
+    to_uint8,
+)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
@@ -99,6 +105,21 @@ class ImageFolderSource(ImageSource):
     def available(self) -> int:
         return len(self.files)
 
+    def check_files(self, n: int | None = None) -> None:
+        """Open the header of each of the first ``n`` files (all when None), before anything
+        slow: a zero-byte file, a GIF or WEBP named .png, a FIFO or a decompression bomb is
+        one line naming it, not a failure after TensorFlow loaded.
+
+        Raises:
+            GankitError: the first file that would not be read.
+        """
+        for file in self.files[:n]:
+            try:
+                with open_image(file):
+                    pass
+            except UnreadableImage as exc:
+                raise GankitError(f"{file} {exc}; remove it from {self.path}") from None
+
     def batches(self, n: int, batch_size: int, seed: int = 0) -> Iterator[np.ndarray]:
         # A batch is a run of images of one size; a folder of mixed sizes gives smaller ones.
         pending: list[np.ndarray] = []
@@ -123,18 +144,17 @@ class ImageFolderSource(ImageSource):
 
 
 def _read_image(file: Path) -> np.ndarray:
-    """uint8 ``(h, w, 3)`` pixels of a PNG or JPEG file."""
-    from PIL import Image
-
+    """uint8 ``(h, w, 3)`` pixels of a PNG or JPEG file (opened as :func:`open_image` says:
+    a regular file, a real PNG or JPEG, not a decompression bomb)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # palette transparency notes: alpha is dropped
-            with Image.open(file, formats=("PNG", "JPEG")) as image:
+            with open_image(file) as image:
                 if image.mode in SIXTEEN_BIT_MODES:
                     image = to_eight_bits(image)
                 return np.asarray(image.convert("RGB"))
-    except Image.DecompressionBombError as exc:
-        raise GankitError(f"{file} is too large to decode safely ({exc})") from None
+    except UnreadableImage as exc:
+        raise GankitError(f"{file} {exc}") from None
     except _DECODE_ERRORS as exc:
         raise GankitError(f"{file} is not a readable PNG or JPEG image "
                           f"({type(exc).__name__}: {exc})") from None

@@ -4,12 +4,15 @@ that runs it is :mod:`gankit.training.distribute`."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gankit.errors import RecipeError, did_you_mean
 from gankit.params import Param, check_params
 
 TYPES = ("none", "mirrored", "multi_worker")
+_DEVICE = re.compile(r"(/(job:[\w-]+|replica:\d+|task:\d+))*/?(device:)?"
+                     r"(cpu|gpu|tpu|xla_cpu|xla_gpu):\d{1,4}", re.IGNORECASE)
 COMMUNICATIONS = ("auto", "ring", "nccl")
 
 PARAMS: dict[str, dict[str, Param]] = {
@@ -65,6 +68,9 @@ def check_distribute(value: Any, path: str = "train.distribute",
             if not device.strip():
                 fail("expected a device name such as /gpu:0, got an empty string",
                      f"devices[{i}]")
+            if not _DEVICE.fullmatch(device.strip()):
+                fail(f"expected a device name such as /gpu:0 or /cpu:0, got "
+                     f"{device[:60]!r}", f"devices[{i}]")
         if len(set(devices)) != len(devices):
             fail(f"a device is listed twice: {devices}", "devices")
     return {"type": kind, **config}

@@ -217,7 +217,22 @@ def _check_metrics(recipe: Recipe) -> None:
             raise
     per_class = any(m.needs_labels for m in components)
     classes = recipe.create("dataset").class_names if per_class else None
-    names = [name for _, name in value_names(components, classes)]
+    pairs = value_names(components, classes)
+    names = [name for _, name in pairs]
+    seen: dict[str, int] = {}
+    for metric, name in pairs:
+        index = next(i for i, m in enumerate(components) if m is metric)
+        if name in seen:
+            first = seen[name]
+            what = ("is listed twice" if metrics.use[first] == metrics.use[index] else
+                    f"gives the value {name!r}, as metrics.use[{first}] does")
+            raise RecipeError(f"metrics.use[{index}] {what}: each value is one column of "
+                              f"losses.csv; remove one", path="metrics.use", source=source)
+        seen[name] = index
+    reserved = {"step", "d_loss", "g_loss"} & set(names)
+    if reserved:
+        raise RecipeError(f"a metric gives the value {sorted(reserved)[0]!r}, which is a "
+                          f"column training writes itself", path="metrics.use", source=source)
     if metrics.best is not None and metrics.best not in names:
         raise RecipeError(f"'{metrics.best}' is not a value of the metrics"
                           f"{did_you_mean(metrics.best, names)}; they give: {', '.join(names)}",

@@ -3,7 +3,9 @@
 ``RunDirLock`` takes an exclusive ``flock`` on ``RUN_DIR/.lock``, which records the holder's
 pid, host and command; a second process gets a one-line GankitError naming the holder. The
 kernel drops the lock when its holder dies, even by ``kill -9``, so a stale ``.lock`` never
-blocks.
+blocks. The run directory itself is locked too (an ``flock`` on its own descriptor), so
+deleting ``.lock`` while a run trains cannot let a second writer in: it finds the directory
+locked.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from gankit.errors import GankitError
 from gankit.rundir.errors import RunDirWarning, one_line
+from gankit.util.safe_read import read_json
 
 LOCK_FILE = ".lock"
 """The lock's file in the run directory (it stays when released: deleting it would let two
@@ -41,6 +44,7 @@ class RunDirLock:
         self.path = self.folder / LOCK_FILE
         self.command = one_line(command if command is not None else _command_line(), 200)
         self._fd: int | None = None
+        self._dir_fd: int | None = None
 
     @property
     def held(self) -> bool:
@@ -87,6 +91,16 @@ class RunDirLock:
             if same:
                 break
             os.close(fd)
+        try:
+            self._dir_fd = _lock_directory(self.folder, fcntl)
+        except BaseException:
+            os.close(fd)
+            raise
+        if self._dir_fd is None:  # held by a process whose .lock was deleted
+            os.close(fd)
+            raise GankitError(f"{self.folder} is in use by another process (its .lock file "
+                              f"was deleted while it held it); wait for it to finish or "
+                              f"stop it")
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         try:
@@ -94,6 +108,7 @@ class RunDirLock:
             os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
         except OSError as exc:
             os.close(fd)
+            self._release_directory()
             raise GankitError(f"cannot lock {self.folder}: could not write "
                               f"{self.path}: {exc.strerror or exc}") from None
         self._fd = fd
@@ -109,6 +124,12 @@ class RunDirLock:
         except OSError:
             pass
         os.close(fd)  # closing drops the flock
+        self._release_directory()
+
+    def _release_directory(self) -> None:
+        if self._dir_fd is not None:
+            fd, self._dir_fd = self._dir_fd, None
+            os.close(fd)
 
     def __enter__(self) -> RunDirLock:
         return self.acquire()
@@ -145,9 +166,27 @@ class RunDirLock:
         return f"{where} is in use by {holder}; wait for it to finish or stop it"
 
 
+def _lock_directory(folder: Path, fcntl: Any) -> int | None:
+    """An ``flock``-ed descriptor of the directory itself, or None if another holds it."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(folder, flags)
+    except OSError as exc:
+        raise GankitError(f"cannot lock {folder}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise GankitError(f"cannot lock {folder}: {exc.strerror or exc} "
+                          f"(a file system without locks?)") from None
+    return fd
+
+
 def _read_lock_info(path: Path) -> dict[str, Any]:
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        info = read_json(path, max_bytes=64 * 1024)
     except (OSError, ValueError):
         return {}
     return info if isinstance(info, dict) else {}

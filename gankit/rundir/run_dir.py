@@ -59,6 +59,7 @@ from gankit.rundir import generators
 from gankit.rundir.errors import CorruptRunFileError, RunDirWarning, short
 from gankit.rundir.lock import LOCK_FILE, RunDirLock
 from gankit.util import atomic
+from gankit.util.safe_read import UnsafeFileError, loads_json
 
 __all__ = ["RunDir", "RunDirLock", "CorruptRunFileError", "RunDirWarning"]
 
@@ -171,6 +172,7 @@ class RunDir:
             if os.path.islink(self.path):
                 raise GankitError(f"{self.path} is a symbolic link to a missing "
                                   f"{os.readlink(self.path)}; choose another --out") from None
+            self._check_creatable()
             return
         except OSError as exc:  # ENOTDIR, ENAMETOOLONG, ELOOP, EACCES on a parent
             raise self._creation_error(exc) from None
@@ -191,6 +193,16 @@ class RunDir:
                               f"--out, or continue that run with: gankit resume {self.path}")
         raise GankitError(f"{self.path} already exists and is not empty (it holds "
                           f"{short(names[0], 40)}, not a gankit run); choose another --out")
+
+    def _check_creatable(self) -> None:
+        """Raise the creation error now (before TensorFlow loads) if the nearest existing
+        folder above a missing run directory cannot be written."""
+        ancestor = _existing_ancestor(self.path)
+        if not ancestor.is_dir():
+            raise self._creation_error(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)))
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            code = errno.EROFS if _read_only_fs(ancestor) else errno.EACCES
+            raise self._creation_error(OSError(code, os.strerror(code)))
 
     def _creation_error(self, exc: OSError) -> GankitError:
         """One line saying why the run directory cannot be created."""
@@ -272,19 +284,19 @@ class RunDir:
             GankitError: if it exists but cannot be read.
         """
         try:
+            if not self.status_file.is_file() and self.status_file.exists():
+                raise CorruptRunFileError(f"{self.status_file} is not a gankit status file "
+                                          f"(not a regular file)")
             data = self.status_file.read_bytes()
         except FileNotFoundError:
             return {}
         except OSError as exc:
             raise GankitError(f"cannot read {self.status_file}: {exc.strerror or exc}") from None
         try:
-            status = json.loads(data.decode("utf-8-sig"))
-        except UnicodeDecodeError as exc:
+            status = loads_json(data)
+        except UnsafeFileError as exc:
             raise CorruptRunFileError(f"{self.status_file} is not a gankit status file "
-                                      f"(byte {exc.start} is not UTF-8)") from None
-        except ValueError as exc:
-            raise CorruptRunFileError(f"{self.status_file} is not a gankit status file "
-                                      f"(not JSON: {exc})") from None
+                                      f"({exc})") from None
         if not isinstance(status, dict):
             raise CorruptRunFileError(f"{self.status_file} is not a gankit status file (it "
                                       f"holds a JSON {_json_kind(status)}, not an object)")
@@ -374,8 +386,10 @@ class RunDir:
 
         Call it while holding the lock: then no leftover belongs to a live write. A missing
         or read-only directory is not an error; what cannot be removed is left in place.
+        A ``best/`` whose replacement was killed half-way is restored first
+        (:meth:`recover_best`).
         """
-        removed = []
+        removed = self.recover_best()
         for folder, pattern in ((self.path, _LEFTOVER_TOP), (self.samples, _LEFTOVER)):
             try:
                 entries = list(os.scandir(folder))
@@ -394,6 +408,48 @@ class RunDir:
                 removed.append(Path(entry.path))
         return removed
 
+    def recover_best(self) -> list[Path]:
+        """Finish or undo a replacement of ``best/`` that was killed between its renames.
+
+        ``best/`` is replaced by renaming it to ``.tmp-best-old-<pid>``, then the complete
+        new folder ``.tmp-best-<pid>`` to ``best``. A kill between the two leaves no
+        ``best/``: the old one is renamed back here (with a RunDirWarning saying so). A kill
+        after them leaves the old one aside, and one before them an incomplete new one:
+        both are removed. Call it while holding the lock. Returns what it removed.
+        """
+        removed: list[Path] = []
+        try:
+            entries = [e for e in os.scandir(self.path) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return removed
+        aside = sorted((e for e in entries if _BEST_ASIDE.match(e.name)),
+                       key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
+        partial = [e for e in entries if _BEST_PARTIAL.match(e.name)]
+        if aside and not os.path.lexists(self.best_dir):
+            restored = aside.pop(0)
+            try:
+                os.replace(restored.path, self.best_dir)
+                atomic.fsync_dir(self.path)
+                warnings.warn(f"{self.best_dir} was being replaced when a process was "
+                              f"stopped; the previous best/ was restored from "
+                              f"{restored.name}", RunDirWarning, stacklevel=2)
+            except OSError as exc:
+                warnings.warn(f"{self.best_dir} is missing and {restored.path} could not be "
+                              f"renamed back ({exc.strerror or exc}); rename it to best/ "
+                              f"by hand", RunDirWarning, stacklevel=2)
+        for entry in (*aside, *partial):
+            try:
+                shutil.rmtree(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+        return removed
+
+
+# The folders of a replacement of best/ (gankit.evaluation.callback): the previous best moved
+# aside, and the new one while it is written.
+_BEST_ASIDE = re.compile(r"^\.tmp-best-old-\d+$")
+_BEST_PARTIAL = re.compile(r"^\.tmp-best-\d+$")
 
 # Not content of a "new" directory: a lock or write probe left by an earlier attempt.
 _NOT_CONTENT = frozenset({LOCK_FILE, ".write-test"})
@@ -418,6 +474,27 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     return "number"
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def ensure_tree(run: RunDir) -> list[str]:
+    """Recreate the folders a resumed run writes into (``samples/``, ``checkpoints/``) if
+    they were deleted; return the names of those recreated."""
+    made = []
+    for folder in (run.samples, run.checkpoints):
+        if not folder.is_dir():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TrainingError(f"cannot recreate {folder}: {exc.strerror or exc}") from None
+            made.append(folder.name)
+    return made
 
 
 def _existing_ancestor(path: Path) -> Path:

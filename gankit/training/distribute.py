@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, Mapping
 
-from gankit.errors import GankitError
+from gankit.errors import GankitError, RecipeError
 from gankit.interfaces.context import StepContext, step_context
 
 # the train.distribute schema and the cluster role live beside the other config (TF-free);
@@ -346,6 +346,8 @@ def create(config: Mapping[str, Any], batch_size: int) -> Distribution:
 
     role = worker_role(config)
     if config["type"] == "mirrored":
+        if config.get("devices"):
+            check_devices(config["devices"])
         strategy = tf.distribute.MirroredStrategy(devices=config.get("devices"))
     else:
         implementation = {"auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
@@ -356,3 +358,38 @@ def create(config: Mapping[str, Any], batch_size: int) -> Distribution:
             communication_options=tf.distribute.experimental.CommunicationOptions(
                 implementation=implementation))
     return ReplicatedDistribution(strategy, config["type"], batch_size, role)
+
+
+def check_devices(devices: list[str]) -> None:
+    """Refuse devices that this machine does not have, before the first step: a
+    MirroredStrategy over a missing device blocks forever inside its first compiled call
+    (where no signal reaches Python), and one over a missing GPU trains on the CPU without
+    a word.
+
+    Raises:
+        RecipeError: one line naming the missing device and the devices there are.
+    """
+    import tensorflow as tf
+
+    present = tf.config.list_logical_devices()
+    have = {(d.device_type.upper(), _index(d.name)) for d in present}
+    for i, name in enumerate(devices):
+        try:
+            spec = tf.DeviceSpec.from_string(name)
+        except (ValueError, TypeError) as exc:
+            raise RecipeError(f"{name!r} is not a device name such as /gpu:0 or /cpu:0 "
+                              f"({exc})", path=f"train.distribute.devices[{i}]") from None
+        kind = (spec.device_type or "").upper()
+        index = spec.device_index if spec.device_index is not None else 0
+        if not kind or (kind, index) not in have:
+            listed = ", ".join(f"/{d.device_type.lower()}:{_index(d.name)}" for d in present)
+            raise RecipeError(f"this machine has no device {name} (TensorFlow sees: "
+                              f"{listed or 'none'}); list only those, or null for every GPU",
+                              path=f"train.distribute.devices[{i}]")
+
+
+def _index(name: str) -> int:
+    try:
+        return int(name.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0

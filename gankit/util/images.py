@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -120,3 +122,66 @@ def _drawable(draw, font, name: str) -> str:
         return name
     except UnicodeError:
         return name.encode("ascii", "replace").decode()
+
+
+# --- opening image files that anyone may have put in a folder -------------------------------
+
+MAX_IMAGE_PIXELS = 89_478_485
+"""The most pixels an image file may have to be decoded (Pillow's own decompression-bomb
+threshold, which ``image_folder`` also applies): a 1.7 MB PNG of 12000x12000 would take 6 GB."""
+
+_SIGNATURES = {"PNG": (b"\x89PNG\r\n\x1a\n",), "JPEG": (b"\xff\xd8\xff",)}
+
+
+class UnreadableImage(ValueError):
+    """An image file that is not decoded: the message is the reason, without the path."""
+
+
+@contextlib.contextmanager
+def open_image(path: str | Path) -> Iterator[Any]:
+    """A Pillow image of a PNG or JPEG file, opened (header read, nothing decoded) under one
+    policy: a regular file (a FIFO named x.png does not block), whose first bytes are the
+    signature of a PNG or a JPEG (a GIF or a WEBP named .png is refused, as is an empty
+    file), of at most ``MAX_IMAGE_PIXELS`` pixels. Use it as a context manager.
+
+    Raises:
+        UnreadableImage: why it is not opened.
+    """
+    import os
+    import stat
+    import warnings
+
+    from PIL import Image
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise UnreadableImage(f"cannot be opened ({exc.strerror or exc})") from None
+    handle = os.fdopen(fd, "rb")
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnreadableImage("is not a regular file")
+        head = handle.read(8)
+        kind = next((k for k, sigs in _SIGNATURES.items() if head.startswith(sigs)), None)
+        if kind is None:
+            what = "is empty" if not head else "is not a PNG or JPEG file (by its first bytes)"
+            raise UnreadableImage(what)
+        handle.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                image = Image.open(handle, formats=(kind,))
+            except Image.DecompressionBombError:
+                image = None
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                raise UnreadableImage(f"is not a readable {kind} image ({type(exc).__name__}: "
+                                      f"{exc})") from None
+        if image is None or image.width * image.height > MAX_IMAGE_PIXELS:
+            size = f"{image.width}x{image.height}" if image is not None else "its size"
+            raise UnreadableImage(f"is too large to decode safely ({size} is more than "
+                                  f"{MAX_IMAGE_PIXELS:,} pixels); scale it down")
+        with image:
+            yield image
+    finally:
+        handle.close()

@@ -174,6 +174,10 @@ class TfdsDataset(ScaledDataset):
                               and (v / "dataset_info.json").is_file())
             found = versions[-1][1] if versions else None
         if found is None:
+            if importlib.util.find_spec("tensorflow_datasets") is None:  # first things first
+                raise DatasetError(f"the tfds dataset needs the tensorflow-datasets package: "
+                                   f"{_INSTALL}; then prepare {self.config['name']} in "
+                                   f"{data_dir} (docs/recipes.md, dataset tfds)")
             raise DatasetError(f"no prepared TFDS dataset {self.config['name']} in {data_dir}; "
                                f"{_how_to_prepare(self.config['name'], data_dir)}")
         return found

@@ -73,6 +73,13 @@ class InceptionScoreMetric(Metric):
     params = {"splits": Param(int, 10, min=1, doc="parts the images are cut into; the score is "
                                                    "their mean (std beside it)")}
 
+    def check_recipe(self, recipe, path: str) -> None:
+        samples = recipe.metrics.samples
+        if self.config["splits"] > samples:
+            raise RecipeError(f"splits is {self.config['splits']} but metrics.samples is "
+                              f"{samples}: each split needs at least one image; lower splits "
+                              f"or raise samples", path=f"{path}.splits")
+
     def compute(self, fake: Features, real: Features | None,
                 rng: np.random.Generator) -> dict[str, float]:
         if fake.logits is None:
@@ -98,6 +105,17 @@ class PrecisionRecallMetric(Metric):
         "rank_by": Param(str, "precision", choices=("precision", "recall"),
                          doc="the value listed first, which ranks checkpoints"),
     }
+
+    def check_recipe(self, recipe, path: str) -> None:
+        k = self.config["k"]
+        counts = {"metrics.samples": recipe.metrics.samples}
+        if recipe.metrics.reference_samples is not None:
+            counts["metrics.reference_samples"] = recipe.metrics.reference_samples
+        for key, count in counts.items():
+            if count <= k:
+                raise RecipeError(f"k is {k} but {key} is {count}: the k-th nearest neighbour "
+                                  f"needs more than k images in each set; lower k or raise "
+                                  f"{key.split('.')[1]}", path=f"{path}.k")
 
     def compute(self, fake: Features, real: Features | None,
                 rng: np.random.Generator) -> dict[str, float]:

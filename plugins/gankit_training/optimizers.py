@@ -143,15 +143,32 @@ ExponentialDecay = _schedule("ExponentialDecay", "rate * decay_rate ** (step / d
     "decay_rate": Param(float, 0.96, min=0.0, min_exclusive=True, doc="factor per period"),
     "staircase": Param(bool, False, doc="decay in whole periods"),
 })
+def _check_cosine(config: dict) -> None:
+    steps, target = config["warmup_steps"], config["warmup_target"]
+    if steps and target is None:
+        raise RecipeError(f"warmup_steps is {steps} but warmup_target is not set: Keras would "
+                          f"skip the warm-up; give the rate to reach after it "
+                          f"(warmup_target: 1.0e-3)", path="CosineDecay.warmup_target")
+    if target is not None and not steps:
+        raise RecipeError("warmup_target is set but warmup_steps is 0: Keras would ignore it; "
+                          "give the number of warm-up steps, or leave warmup_target out",
+                          path="CosineDecay.warmup_steps")
+
+
 CosineDecay = _schedule("CosineDecay", "cosine decay, with an optional linear warm-up", {
-    "initial_learning_rate": _INITIAL, "decay_steps": _DECAY_STEPS,
+    "initial_learning_rate": _INITIAL,
+    "decay_steps": Param(int, REQUIRED, min=1, max=10 ** 9,
+                         doc="steps over which the rate decays to alpha times itself (after "
+                             "any warm-up)"),
     "alpha": Param(float, 0.0, **_UNIT, doc="the final rate as a fraction of the initial"),
     "warmup_target": Param(float, None, nullable=True, **_POSITIVE,
                            doc="the rate reached after warm-up; null: no warm-up"),
-    "warmup_steps": Param(int, 0, min=0, doc="steps of linear warm-up"),
-})
+    "warmup_steps": Param(int, 0, min=0, max=10 ** 9, doc="steps of linear warm-up"),
+}, check=_check_cosine)
 PolynomialDecay = _schedule("PolynomialDecay", "polynomial decay to an end rate", {
-    "initial_learning_rate": _INITIAL, "decay_steps": _DECAY_STEPS,
+    "initial_learning_rate": _INITIAL,
+    "decay_steps": Param(int, REQUIRED, min=1, max=10 ** 9,
+                         doc="steps over which the rate falls to end_learning_rate"),
     "end_learning_rate": Param(float, 1e-4, min=0.0, doc="the rate after decay_steps"),
     "power": Param(float, 1.0, min=0.0, doc="the polynomial's power"),
     "cycle": Param(bool, False, doc="restart after decay_steps"),

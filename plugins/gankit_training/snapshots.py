@@ -23,8 +23,12 @@ class Snapshot(Callback):
     start of the session, as ``train.max_minutes`` does (compilation included), and a
     minute's snapshot is taken at the end of the first compiled call that ends after it
     (``train.steps_per_call: auto`` keeps calls near a second long). A step's snapshot is
-    that exact step. A resumed session counts its minutes afresh and replaces a snapshot
-    of the same name. Each file is written atomically.
+    that exact step. A resumed session counts its minutes afresh, from its own start, and
+    keeps them apart from the first session's: a session resumed at step 4000 writes
+    ``minute_5-from_step_4000/`` (``-2``, ``-3``, ... appended if that too exists), so no
+    minute snapshot is ever replaced. A step's snapshot written again by a resume is the
+    same step's generator (resumes are exact) and replaces the earlier copy. Each file is
+    written atomically.
 
     Score one with ``gankit evaluate RUN/snapshots/minute_5/generator_ema.keras ...``.
     """
@@ -79,8 +83,11 @@ class Snapshot(Callback):
         if due:
             self._pending = self._pending[len(due):]
             # several marks passed in one call share one state: save it under the latest
-            self._save(_label("minutes", due[-1]), step, {"minute_mark": due[-1],
-                                                          "also_for_minutes": due[:-1]})
+            label = _label("minutes", due[-1])
+            if self.run.start_step:  # a resumed session: apart from the first one's minutes
+                label = f"{label}-from_step_{self.run.start_step}"
+            label = _unused(self.run.run_dir.snapshots, label)  # never over an earlier one
+            self._save(label, step, {"minute_mark": due[-1], "also_for_minutes": due[:-1]})
 
     def _save(self, label: str, step: int, mark: dict) -> None:
         run = self.run
@@ -97,6 +104,15 @@ class Snapshot(Callback):
             raise TrainingError(f"could not write the snapshot {folder}: "
                                 f"{exc.strerror or exc}") from None
         run.message(f"snapshot {label} (step {step}) saved in {folder}")
+
+
+def _unused(folder, label: str) -> str:
+    """``label``, or ``label-2``, ``label-3``, ... whichever names no folder yet."""
+    name, n = label, 1
+    while (folder / name).exists():
+        n += 1
+        name = f"{label}-{n}"
+    return name
 
 
 def _label(key: str, mark) -> str:

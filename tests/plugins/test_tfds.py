@@ -139,3 +139,11 @@ def test_recipe_checks_and_class_names_need_no_tensorflow(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True)
     with pytest.raises(RecipeError, match="expected a TFDS name like mnist"):
         TfdsDataset(name="../etc")
+
+
+def test_without_the_package_and_the_data_it_says_to_install_the_package_first(tmp_path,
+                                                                              monkeypatch):
+    """Hardening round three: 0.4 told a user without tensorflow-datasets to `tfds build`."""
+    monkeypatch.setattr(tfds_dataset.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DatasetError, match="needs the tensorflow-datasets package: pip install"):
+        TfdsDataset(name="cifar10", data_dir=str(tmp_path), labels=True).class_names

@@ -65,3 +65,20 @@ def test_a_bad_metrics_section_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "metrics.use[1].type: no metric named 'fdi' (did you mean 'fid'?)" in err
     assert err.count("\n") == 1
+
+
+def test_reference_samples_beyond_the_data_is_refused_before_the_run_directory(
+        tmp_path, classifier, capsys):
+    """Hardening round three: 0.4 created the run directory first and left it `failed`."""
+    images = write_images(tmp_path / "images")  # 24 images
+    recipe = recipe_dict(images, train={"steps": 4})
+    recipe["metrics"] = {"use": ["fid"], "every": 2, "samples": 8, "reference_samples": 500,
+                         "extractor": {"type": "keras_model", "path": str(classifier)}}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    run = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("gankit: error: metrics.reference_samples is 500 but the "
+                              "training data holds 24 images")
+    assert not run.exists()

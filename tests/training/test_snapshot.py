@@ -4,6 +4,7 @@ first compiled call past the mark) and after given steps (exactly there)."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import types
 
@@ -14,6 +15,7 @@ from gankit.errors import RecipeError
 from gankit.interfaces import Callback
 from gankit.plugin.manager import load_plugins
 from gankit.recipe.validation import validate
+from gankit.rundir.checkpoints import CheckpointStore
 from gankit.rundir.run_dir import RunDir
 from gankit.training import loop
 from gankit.training.loop import Trainer
@@ -146,3 +148,32 @@ def test_a_snapshot_that_cannot_be_written_stops_with_one_line(image_folder, tmp
         Trainer(recipe, run, progress=False).run()
     assert "could not write the snapshot" in str(err.value) and "\n" not in str(err.value)
     assert run.read_status()["status"] == "failed"
+
+
+def test_a_resumed_session_keeps_its_minute_snapshots_apart(image_folder, tmp_path,
+                                                            monkeypatch):
+    """Hardening round three: a resume's minute_5 never replaces the first session's."""
+    import gankit_training.snapshots as snapshots
+
+    clock = types.SimpleNamespace(offset=0.0)
+    fake = types.SimpleNamespace(time=time.time,
+                                 perf_counter=lambda: time.perf_counter() + clock.offset)
+    monkeypatch.setattr(loop, "time", fake)
+    monkeypatch.setattr(snapshots, "time", fake)
+    recipe = _recipe(image_folder, callbacks=[{"type": "snapshot", "minutes": [5]}])
+    run = RunDir(tmp_path / "run").create()
+    run.write_recipe(recipe.to_dict())
+    Trainer(recipe, run, progress=False, callbacks=[ClockJump({5: 5.5 * 60}, clock)]).run()
+    first = (run.path / "snapshots" / "minute_5" / "snapshot.json").read_bytes()
+    longer = _recipe(image_folder, callbacks=[{"type": "snapshot", "minutes": [5]}],
+                     train={**RECIPE["train"], "steps": 20})
+    run.write_recipe(longer.to_dict())
+    for _ in range(2):  # resumed twice from the same checkpoint: -2 for the second
+        clock.offset = 0.0
+        Trainer(longer, run, progress=False, resume=True,
+                callbacks=[ClockJump({14: 5.5 * 60}, clock)]).run()
+        shutil.rmtree(CheckpointStore(run.checkpoints).path(20))
+    names = sorted(p.name for p in (run.path / "snapshots").iterdir())
+    assert names[0] == "minute_5" and len(names) == 3, names
+    assert names[1].startswith("minute_5-from_step_") and names[2].endswith("-2"), names
+    assert (run.path / "snapshots" / "minute_5" / "snapshot.json").read_bytes() == first
