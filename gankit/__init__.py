@@ -46,6 +46,7 @@ from gankit.interfaces.data import ArraySource, as_examples, dataset_error, fail
 from gankit.interfaces.metric_names import PER_CLASS, split_per_class
 from gankit.interfaces.metrics import logit_classes
 from gankit.params import REQUIRED, Param
+from gankit.plugin.keras_objects import load_keras_model
 from gankit.plugin.manager import create, default_plugins
 from gankit.plugin.spec import hookimpl
 
@@ -61,6 +62,8 @@ __all__ = [
     "RunContext", "SCORE_KINDS", "StepContext", "StepOutputs", "step_context",
     # parameters, registration, nested components
     "Param", "REQUIRED", "create", "default_plugins", "hookimpl",
+    # loading a saved model with the Keras objects the plugins declare
+    "load_keras_model",
     # the DataSource toolkit
     "ArraySource", "as_examples", "dataset_error", "fail_unless", "scale_uint8",
     # per-class metric values

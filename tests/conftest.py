@@ -3,8 +3,11 @@ random PNGs."""
 
 import os
 import pickle
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Training with metrics caches reference features: never in the user's ~/.cache/gankit.
+os.environ["GANKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="gankit-test-cache-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 COMMANDS = ("run", "resume", "validate", "sample", "plugins", "new_plugin", "train_classifier",
-            "report", "evaluate", "sweep")
+            "report", "evaluate", "sweep", "export")
 """The command modules of :mod:`gankit.cli`, in ``gankit --help`` order."""
 
 

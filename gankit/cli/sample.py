@@ -25,12 +25,20 @@ def add_parser(sub) -> None:
                         help="a conditional run: one row of N images per class, the class "
                              "names beside the rows (default file: "
                              "RUN_DIR/samples/sample_per_class<N>_seed<S>.png)")
+    sample.add_argument("--walk", type=int, metavar="N",
+                        help="N latent walks (spherical interpolations between random "
+                             "latents; a conditional run: its classes at the same latents), "
+                             "as PNG strips or, with --out walk.gif, an animated GIF")
+    sample.add_argument("--steps", type=int, default=8, metavar="K",
+                        help="images along each walk (default 8)")
     sample.set_defaults(func=command)
 
 
 def command(args) -> int:
     from gankit.app.sample import draw, plan_sample
 
+    if args.walk is not None:
+        return _walk(args)
     plan = plan_sample(args.run_dir, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
                        out=args.out, registry=plugins().registry, use_ema=not args.no_ema,
                        best=args.best, label=args.label, per_class=args.per_class)
@@ -40,4 +48,23 @@ def command(args) -> int:
         warnings.showwarning = show_warning
         path = draw(plan, progress=plan.n > 1024)
     print(path)
+    return 0
+
+
+def _walk(args) -> int:
+    from pathlib import Path
+
+    from gankit.app.sample import plan_sample
+    from gankit.app.walk import check_walk, draw_walk
+    from gankit.errors import GankitError
+
+    if args.n is not None or args.per_class is not None:
+        raise GankitError("--walk draws its own rows: leave out -n and --per-class")
+    check_walk(args.walk, args.steps, args.out)
+    out = args.out or str(Path(args.run_dir) / "samples" / f"walk_seed{args.seed}.png")
+    plan = plan_sample(args.run_dir, n=1, seed=args.seed, checkpoint=args.checkpoint,
+                       out=out, registry=plugins().registry, use_ema=not args.no_ema,
+                       best=args.best, label=args.label)
+    import_tensorflow_quietly()
+    print(draw_walk(plan, args.walk, args.steps))
     return 0

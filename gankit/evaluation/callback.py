@@ -77,6 +77,7 @@ class MetricsCallback(CoreCallback):
 
     def on_train_begin(self, run) -> None:
         super().on_train_begin(run)
+        from gankit.evaluation.cache import ReferenceCache
         from gankit.evaluation.features import reference_features
         from gankit.evaluation.per_class import check_per_class
         from gankit.evaluation.sources import DatasetSource, GeneratorSource
@@ -88,16 +89,20 @@ class MetricsCallback(CoreCallback):
         self.source = GeneratorSource(model, value_range=run.value_range, num_classes=classes,
                                       class_names=names if classes and names is not None
                                       and len(names) == classes else None)
-        shown = [n for _, n in self._names if split_per_class(n)[1] is None]
-        run.message("metrics: computing the training data's features for "
-                    f"{', '.join(shown)} (cached after the first run)")
+        shown = ", ".join(n for _, n in self._names if split_per_class(n)[1] is None)
         if self.reference_source is None:  # preflight() was not called
             self.reference_source = DatasetSource.from_recipe(run.recipe)
         check_per_class(self.source, self.reference_source, self.extractor, self.metrics)
-        self.reference, cached, n = reference_features(
-            self.reference_source, self.extractor,
-            self.settings.reference_samples, batch_size=self.settings.batch_size,
-            progress=False)
+        cache = ReferenceCache()
+        self.reference, cached, _ = reference_features(
+            self.reference_source, self.extractor, self.settings.reference_samples,
+            cache=cache, batch_size=self.settings.batch_size, progress=False,
+            before_computing=lambda: run.message(
+                f"metrics: computing the training data's features for {shown} (cached in "
+                f"{cache.root} for later runs)"))
+        if cached:
+            run.message(f"metrics: the training data's features for {shown} come from the "
+                        f"cache in {cache.root}")
         self.best_dir = RunDir(run.run_dir.path).best_dir
         saved = _read_best(self.best_dir)
         if saved is not None and saved.get("name") == self.rank_name:

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -117,9 +117,14 @@ def compute_features(source: ImageSource, extractor: FeatureExtractor, n: int, *
 
 def reference_features(reference: ImageSource, extractor: FeatureExtractor, n: int | None = None,
                        *, cache: ReferenceCache | None = None, batch_size: int = BATCH_SIZE,
-                       progress: bool = True) -> tuple[Features, bool, int]:
+                       progress: bool = True, before_computing: Callable[[], None] | None = None
+                       ) -> tuple[Features, bool, int]:
     """The features of the first ``n`` reference images (all when None), from the cache
     when it holds them, else computed and cached.
+
+    Args:
+        before_computing: called once when the features are not in the cache, before they
+            are computed (e.g. to say that this takes a while).
 
     Returns:
         The features, whether they came from the cache, and ``n``.
@@ -143,6 +148,8 @@ def reference_features(reference: ImageSource, extractor: FeatureExtractor, n: i
                 print(f"gankit: reference features from the cache ({cache.paths(key)[0]})",
                       file=sys.stderr)
             return found, True, n
+    if before_computing is not None:
+        before_computing()
     features = compute_features(reference, extractor, n, batch_size=batch_size,
                                 progress=progress, label="features of the reference")
     if key is not None:

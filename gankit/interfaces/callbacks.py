@@ -42,6 +42,9 @@ class SessionView(Protocol):
     """The discriminator (a Keras model)."""
     ema: Any
     """The EMA of the generator (``ema.shadow`` is the averaged model), or None."""
+    augmenter: Any
+    """The augmenter (:class:`gankit.Augmenter`); a callback may adapt its ``state()``
+    variables, which checkpoints hold."""
     step_counter: Any
     """The steps done, an int64 ``tf.Variable`` (at ``run.at_call_end`` steps: the step)."""
 
@@ -60,7 +63,9 @@ class Callback(Component):
 
     ``logs`` holds the step's metrics as Python floats; a callback may add entries in
     :meth:`on_step_end` (for example a metric computed every N steps) and they are logged
-    like the others.
+    like the others (one number each; name the ones logged on some steps only in
+    :meth:`log_columns`). It must not change the values already there, nor the models'
+    weights (:func:`gankit.testing.check_callback` checks both).
 
     **Steps per call.** The trainer runs several steps in one compiled call
     (``train.steps_per_call``) and then calls :meth:`on_step_end` for each of them in order,
@@ -142,9 +147,10 @@ class RunContext:
     stop_requested: bool = False
     last_checkpoint: int | None = None
     last_fake: Any = None
-    """The first generated image of the latest step (a tensor)."""
+    """The first generated image of the latest step: one image ``(height, width, channels)``
+    (a tensor), not the batch."""
     last_real: Any = None
-    """The first real image of the latest step (a tensor)."""
+    """The first real image of the latest step: one image, as ``last_fake``."""
     final_step: int | None = None
     """The last step of this session: ``train.steps``, or the step a time-budget stop ends
     at (known from that step's callbacks on)."""

@@ -29,8 +29,13 @@ class Features(NamedTuple):
 class FeatureExtractor(Component):
     """A network that maps images to feature vectors (and class logits when it has them).
 
-    Images are given as float32 ``(n, H, W, C)`` in ``[0, 1]``; the extractor resizes them
-    and maps them to the pixel range its network expects.
+    Images are given as float32 ``(n, H, W, C)`` in ``[0, 1]``, of any size and with the
+    channels of their source (3 from a folder, a dataset's own during training); the
+    extractor resizes them and maps them to the pixel range and channels its network
+    expects. The features of an image depend on that image alone (not on the others in its
+    batch, nor on the instance: a new one built from the same config gives the same ones),
+    since reference features are cached on disk and reused by later runs.
+    :func:`gankit.testing.check_feature_extractor` checks all of this.
     """
 
     kind = "feature_extractor"
@@ -38,8 +43,9 @@ class FeatureExtractor(Component):
     @abc.abstractmethod
     def protocol(self) -> Mapping[str, Any]:
         """Everything that determines the features (network, weights' digest, layer, input
-        size, resize method), as plain data: it keys cached reference statistics and is
-        reported beside every value."""
+        size, resize method), as plain JSON data: it keys cached reference statistics and is
+        reported beside every value, so it is the same for every instance of one config
+        (no object ids, times or temporary paths)."""
 
     def class_names(self) -> tuple[str, ...] | None:
         """The names of the classes of its logits, in order, when it knows them (a
@@ -60,6 +66,11 @@ class FeatureExtractor(Component):
     def extract(self, images: np.ndarray) -> Features:
         """Features of one batch of images (the caller batches; keep memory bounded).
 
+        Returns ``Features(features, logits)``: ``features`` float32 or float64 ``(n, d)``,
+        finite, ``d`` the same for every batch; ``logits`` ``(n, classes)`` or None (with
+        :meth:`class_names`, one column per name, in order). Leave ``labels`` None: the
+        caller adds each image's class.
+
         Raises:
             gankit.errors.GankitError: the weights cannot be found or loaded (one line
                 saying how to supply them).
@@ -77,7 +88,14 @@ class Metric(Component):
             labelled real images. When it also ``needs_logits``, the logits it sees are
             aligned with the classes: column ``i`` is class ``i`` (the extractor's other
             classes follow).
-        lower_is_better: how "best" is chosen when the metric selects checkpoints.
+        lower_is_better: the direction of the first value: True when lower is better (a
+            distance such as FID), False when higher is (precision, Inception Score). It
+            decides which value ``best/`` keeps when the metric selects checkpoints.
+        best_value: the first value when the generated features are the real ones, where
+            the metric has a fixed one (1.0 for coverage or precision). None (the default)
+            means 0 for a metric that ``needs_real`` and is ``lower_is_better`` (a
+            distance), and no fixed value otherwise.
+            :func:`gankit.testing.check_metric` checks it.
     """
 
     kind = "metric"
@@ -85,12 +103,30 @@ class Metric(Component):
     needs_logits: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
     lower_is_better: ClassVar[bool] = True
+    best_value: ClassVar[float | None] = None
 
     @abc.abstractmethod
     def compute(self, fake: Features, real: Features | None,
                 rng: np.random.Generator) -> dict[str, float]:
         """The metric's values by name (e.g. ``{"kid": ..., "kid_std": ...}``); the first
-        is the one that ranks checkpoints."""
+        is the one that ranks checkpoints.
+
+        Args:
+            fake: the generated images' features (with their classes when
+                ``needs_labels``; with logits when the extractor gives them).
+            real: the real images' features when ``needs_real``, else None.
+            rng: the only source of randomness (e.g. KID's subsets), seeded by the caller,
+                so the same features give the same values.
+
+        The names must not depend on the features (they name ``losses.csv``'s columns
+        before the first evaluation; a per-class metric names one ``NAME/CLASS`` value per
+        class besides its mean), the values are finite floats, and the arrays given are
+        left unchanged.
+
+        Raises:
+            gankit.errors.GankitError: too few images for the settings, or features it
+                cannot use (one line saying what to change).
+        """
 
 
 def logit_classes(extractor: FeatureExtractor, class_names: Sequence[str],

@@ -31,7 +31,8 @@ class _ImageModel(Component):
 class Generator(_ImageModel):
     """Maps latent vectors ``(batch, latent_dim)`` to images ``(batch, *image_shape)``.
 
-    A class-conditional generator (``num_classes > 0``) builds a model with two inputs,
+    Its outputs lie in :attr:`value_range` (``(-1.0, 1.0)`` unless it says otherwise). A
+    class-conditional generator (``num_classes > 0``) builds a model with two inputs,
     ``[latents, labels]``, where labels are int32 ``(batch,)`` class indices.
     """
 
@@ -43,14 +44,28 @@ class Generator(_ImageModel):
         parameter; override for a component that declares it otherwise)."""
         return int(self.config["latent_dim"])
 
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """``(low, high)``: the range every output value lies in, which the training data
+        must be scaled into as well. By default ``(-1.0, 1.0)``, the range of a final
+        ``tanh``, or the component's ``value_range`` parameter (``[low, high]``) if it
+        declares one; override for a generator that ends otherwise (``(0.0, 1.0)`` for a
+        final sigmoid)."""
+        declared = self.config.get("value_range")
+        if declared is None:
+            return (-1.0, 1.0)
+        low, high = declared
+        return (float(low), float(high))
+
     @abc.abstractmethod
     def build(self) -> keras.Model:
         """Return a new, freshly initialised Keras model.
 
         Its input is ``(None, latent_dim)`` float32 (and, if conditional, ``(None,)`` int32
-        labels) and its output ``(None, *image_shape)``. Build it under the Keras dtype
-        policy in force (mixed precision sets it); use only serialisable layers so the saved
-        ``.keras`` file loads anywhere.
+        labels) and its output ``(None, *image_shape)``, inside :attr:`value_range`. Build it
+        under the Keras dtype policy in force (mixed precision sets it); use only serialisable
+        layers, and declare a custom one in the plugin's ``gankit_keras_objects`` hook, so
+        that the saved ``.keras`` file loads in any process.
         """
 
 

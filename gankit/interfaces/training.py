@@ -30,6 +30,12 @@ class Loss(Component):
     Scores arrive as float32 ``(batch, 1)``. ``expects`` says whether they must be
     probabilities (a sigmoid output) or logits / critic values (a linear output); recipe
     validation refuses a discriminator whose ``output_activation`` does not match.
+
+    Both models minimise their loss. The discriminator's is lower when it scores real images
+    higher and generated ones lower, the generator's when its images score higher (or both
+    reversed, for a loss in which high scores mean "generated"); each is a mean over the
+    batch, not a sum. ``gankit.testing.check_loss`` checks these conventions;
+    docs/losses.md gives the built-in losses' formulas.
     """
 
     kind = "loss"
@@ -57,7 +63,12 @@ class Loss(Component):
     def generator_loss(self, fake_scores: tf.Tensor, ctx: StepContext,
                        real_scores: tf.Tensor | None = None) -> tf.Tensor:
         """The generator's loss (a float32 scalar) given the scores of its images (and,
-        when ``generator_uses_real``, the scores of a real batch)."""
+        when ``generator_uses_real``, the scores of a real batch).
+
+        The ``gan`` strategy passes ``real_scores=`` only when ``generator_uses_real`` is
+        true; keep the ``real_scores=None`` argument in any case, so that every loop that
+        follows this signature can call the loss.
+        """
 
 
 class RegularizerInputs(NamedTuple):

@@ -21,6 +21,10 @@ interface its components implement."""
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
+_ABBREVIATIONS = {"al", "e.g", "i.e", "etc", "vs", "cf", "fig", "eq", "approx"}
+"""Words whose full stop does not end a summary's sentence (``Mao et al. 2017``)."""
+
+
 @dataclass(frozen=True)
 class Registration:
     """One registered component and where it came from."""
@@ -40,8 +44,15 @@ class Registration:
 
     @property
     def summary(self) -> str:
+        """The docstring's first sentence (its first paragraph, if that has no full stop),
+        on one line: what ``gankit plugins`` shows."""
         doc = (self.component.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        paragraph = " ".join(line.strip() for line in doc.split("\n\n", 1)[0].splitlines())
+        for end in re.finditer(r"[.!?](?=\s|$)", paragraph):
+            word = paragraph[:end.start()].rsplit(None, 1)[-1].lower()
+            if word not in _ABBREVIATIONS:
+                return paragraph[:end.start() + 1]
+        return paragraph
 
 
 @dataclass

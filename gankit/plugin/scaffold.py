@@ -271,7 +271,7 @@ class SmoothedBCELoss(Loss):
         real_targets = tf.fill(tf.shape(real_scores), 1.0 - self.config["smoothing"])
         return _bce(real_targets, real_scores) + _bce(tf.zeros_like(fake_scores), fake_scores)
 
-    def generator_loss(self, fake_scores, ctx):
+    def generator_loss(self, fake_scores, ctx, real_scores=None):
         import tensorflow as tf
 
         return _bce(tf.ones_like(fake_scores), fake_scores)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from gankit.errors import RecipeError
@@ -14,8 +15,13 @@ def split_override(item: str) -> tuple[str, str] | None:
     """``(key, value text)`` of ``KEY=VALUE`` (the key stripped), or None when there is no
     ``=`` or no key."""
     key, sep, text = item.partition("=")
-    key = key.strip()
+    key = _dotted(key.strip())
     return (key, text) if sep and key else None
+
+
+def _dotted(key: str) -> str:
+    """``regularizers[0].weight`` (as errors write key paths) as ``regularizers.0.weight``."""
+    return re.sub(r"\[(\d+)\]", r".\1", key)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str = "--set") -> dict:
@@ -115,4 +121,4 @@ def _deep_copy(value: Any) -> Any:
 
 def overridden_keys(overrides: Sequence[str]) -> set[str]:
     """The key paths that ``--set`` overrides name (``dataset.path``, ``dataset``)."""
-    return {item.partition("=")[0].strip() for item in overrides}
+    return {_dotted(item.partition("=")[0].strip()) for item in overrides}

@@ -117,8 +117,18 @@ class Recipe:
         data = self.to_dict()
         data["train"] = {k: v for k, v in data["train"].items()
                          if k not in UNTRACKED_TRAIN_KEYS}
+        loss = data.get("loss")
+        if isinstance(loss, dict):  # keys added later, at their defaults: digests of older runs
+            for key, default in _LATER_LOSS_KEYS.items():
+                if loss.get(key) == default:
+                    loss.pop(key)
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+_LATER_LOSS_KEYS = {"label_smoothing": 0.0}
+"""Loss parameters added in 0.5.0, left out of the digest at their default so that a run
+made by 0.4 resumes without ``--force``."""
 
 
 # --- validation -------------------------------------------------------------------------

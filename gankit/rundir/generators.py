@@ -1,9 +1,10 @@
 """A run's saved generators: their file names, saving one with its EMA copy, loading one back.
 
 A run directory, its ``best/`` folder and each snapshot's folder hold ``generator.keras``
-(the trained generator, for ``keras.models.load_model``) and, when the recipe has an ``ema``
-section, ``generator_ema.keras`` (its moving average); :func:`save_generators` writes both
-(each atomically). :func:`load_generator` gives a run's generator back with the weights of a
+(the trained generator, for ``keras.models.load_model``, or :func:`gankit.load_keras_model`
+when it uses a plugin's custom layers) and, when the recipe has an ``ema`` section,
+``generator_ema.keras`` (its moving average); :func:`save_generators` writes both (each
+atomically). :func:`load_generator` gives a run's generator back with the weights of a
 checkpoint (the newest usable one, or a chosen step), else its saved ``.keras`` file.
 
 This module imports neither TensorFlow nor Keras until a model is loaded; it does not import
@@ -137,19 +138,18 @@ def load_generator(run: RunFolder, generator, step: int | None, ema: bool = Fals
 
 
 def load_saved(run: RunFolder, path: Path):
-    """Load a saved ``.keras`` generator, with a clear error if it is missing or damaged."""
+    """Load a saved ``.keras`` generator with the Keras objects the plugins declare
+    (:func:`gankit.plugin.keras_objects.load_keras_model`), with a clear error if it is
+    missing, damaged, or uses a class no loaded plugin declares."""
     if not path.is_file():
         raise GankitError(f"{run.path} has no checkpoint and no {path.name} yet; nothing to "
                           f"sample from")
     if not zipfile.is_zipfile(path):
         raise GankitError(f"cannot load {path}: the file is damaged or truncated (not a "
                           f"complete .keras archive)")
-    import keras
+    from gankit.plugin.keras_objects import load_keras_model
 
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
-        raise GankitError(f"cannot load {path}: {str(exc).splitlines()[0][:300]}") from None
+    return load_keras_model(path)  # "cannot load PATH: ..." naming a missing class's plugin
 
 
 def _reason(exc: BaseException) -> str:

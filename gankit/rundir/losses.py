@@ -17,8 +17,11 @@ from gankit.util.atomic import move_aside, write_bytes
 class LossLog:
     """``losses.csv``: one row per step, flushed as written so a crash loses nothing.
 
-    Pass every column up front, including metrics that only appear later (a penalty logged
-    every k steps): a step without a value leaves its cell empty.
+    Pass the columns known up front, including metrics that only appear later (a penalty
+    logged every k steps): a step without a value leaves its cell empty. A name that is not
+    yet a column (a callback's value logged on some steps only) becomes one when it first
+    appears: the file is rewritten with the new column at the end, its earlier rows empty
+    there, through a temporary file so that a kill keeps the old file or the new.
 
     On resume the rows after the checkpoint's step are dropped, since those steps run again;
     the rows up to it are kept. The file is read as UTF-8 with or without a BOM (a spreadsheet
@@ -34,7 +37,9 @@ class LossLog:
     would scroll past under the progress bar and leave a losses.csv that looks complete but
     silently lacks rows. Create the log before the first training step for that reason.
 
-    Columns cannot change between sessions: a different header is one of the errors above.
+    On resume the header must hold every column this session writes; columns the file has
+    beyond those (added in an earlier session, as above) are kept. A header that lacks one
+    is one of the errors above.
     """
 
     def __init__(self, path: Path, columns: list[str], resume_after: int | None = None) -> None:
@@ -64,21 +69,33 @@ class LossLog:
         self._writer = csv.writer(self._file)
 
     def write(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Append the row of ``step``; a column missing from ``metrics`` stays empty.
-
-        Raises:
-            ValueError: ``metrics`` has a name that is not a column.
-        """
-        unknown = [k for k in metrics if k not in self.columns[1:]]
+        """Append the row of ``step``; a column missing from ``metrics`` stays empty, and a
+        name that is not a column yet becomes one (see the class)."""
+        known = set(self.columns)
+        unknown = [k for k in metrics if k not in known]
         if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a column of {self.path} "
-                             f"({', '.join(self.columns[1:])}); pass every column up front")
+            self._add_columns(list(dict.fromkeys(unknown)))
         self._writer.writerow([step, *(f"{metrics[c]:.6g}" if c in metrics else ""
                                        for c in self.columns[1:])])
         self._file.flush()
 
     def close(self) -> None:
         self._file.close()
+
+    def _add_columns(self, names: list[str]) -> None:
+        """Rewrite the file with ``names`` appended to the header and empty cells below."""
+        self._file.close()
+        with open(self.path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))[1:]
+        self.columns += names
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(self.columns)
+        pad = [""] * len(names)
+        writer.writerows(row + pad for row in rows if row)
+        write_bytes(self.path, text.getvalue().encode("utf-8"))
+        self._file = open(self.path, "a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
 
     def __enter__(self) -> LossLog:
         return self
@@ -108,6 +125,9 @@ class LossLog:
         if not records:
             return []
         header = records[0][1]
+        if (header != self.columns and header[:1] == ["step"]
+                and len(set(header)) == len(header) and set(self.columns) <= set(header)):
+            self.columns = header  # columns an earlier session added when they first appeared
         if header != self.columns:
             self._refuse(f"has the columns {short(','.join(header), 120)!r} where this run "
                          f"writes {short(','.join(self.columns), 120)!r}")

@@ -21,9 +21,10 @@ One function per kind: :func:`check_generator` and :func:`check_discriminator` (
 :func:`check_dataset`, :func:`check_loss`, :func:`check_regularizer`,
 :func:`check_augmenter` (the parts a strategy receives) and :func:`check_strategy`, which
 trains the strategy with its parts in a real :class:`gankit.training.session.TrainingSession`
-fed as the trainer feeds it. :func:`check_mixed_precision` runs a generator, a
-discriminator or a strategy under ``train.precision: mixed_bfloat16`` and
-``mixed_float16``. :func:`check_component` picks the function by kind. Each
+fed as the trainer feeds it; :func:`check_metric` and :func:`check_feature_extractor`
+(made-up features and tiny images whose answers are known). :func:`check_mixed_precision`
+runs a generator, a discriminator or a strategy under ``train.precision: mixed_bfloat16``
+and ``mixed_float16``. :func:`check_component` picks the function by kind. Each
 returns a :class:`ConformanceReport` of the checks that passed, those skipped and notes;
 the ``*_CHECKS`` tuples name the checks a ``skip=`` argument may leave out.
 
@@ -38,22 +39,40 @@ from typing import Any
 
 from gankit.interfaces import (
     Augmenter,
+    Callback,
     Component,
     Dataset,
     Discriminator,
+    FeatureExtractor,
     Generator,
     Loss,
+    Metric,
+    Optimizer,
     Regularizer,
+    Schedule,
     Strategy,
 )
+from gankit.testing.callbacks import CALLBACK_CHECKS, check_callback
 from gankit.testing.conformance import ConformanceError, ConformanceReport, check_config_round_trip
 from gankit.testing.data import DATASET_CHECKS, check_dataset, make_images, write_image_folder
 from gankit.testing.installed import check_plugin
+from gankit.testing.metrics import (
+    FEATURE_EXTRACTOR_CHECKS,
+    METRIC_CHECKS,
+    check_feature_extractor,
+    check_metric,
+)
 from gankit.testing.models import (
     CONDITIONAL_CHECKS,
     MODEL_CHECKS,
     check_discriminator,
     check_generator,
+)
+from gankit.testing.optim import (
+    OPTIMIZER_CHECKS,
+    SCHEDULE_CHECKS,
+    check_optimizer,
+    check_schedule,
 )
 from gankit.testing.parts import (
     AUGMENTER_CHECKS,
@@ -67,14 +86,21 @@ from gankit.testing.precision import PRECISION_CHECKS, check_mixed_precision
 from gankit.testing.recipes import RecipeRun, run_recipe
 from gankit.testing.strategy import STRATEGY_CHECKS, check_strategy
 
-__all__ = ["AUGMENTER_CHECKS", "CONDITIONAL_CHECKS", "ConformanceError", "ConformanceReport",
-           "DATASET_CHECKS", "LOSS_CHECKS", "MODEL_CHECKS", "REGULARIZER_CHECKS", "RecipeRun",
-           "STRATEGY_CHECKS",
-           "check_augmenter", "check_component", "check_config", "check_dataset",
-           "check_discriminator", "check_generator", "check_loss", "check_plugin",
-           "check_mixed_precision", "check_regularizer", "check_strategy", "make_images",
-           "PRECISION_CHECKS", "run_recipe",
-           "write_image_folder"]
+__all__ = [
+    # one check per kind, and check_component to pick it
+    "check_augmenter", "check_callback", "check_component", "check_config", "check_dataset",
+    "check_discriminator", "check_feature_extractor", "check_generator", "check_loss",
+    "check_metric", "check_mixed_precision", "check_optimizer", "check_plugin",
+    "check_regularizer", "check_schedule", "check_strategy",
+    # the names of each kind's checks, for skip=
+    "AUGMENTER_CHECKS", "CALLBACK_CHECKS", "CONDITIONAL_CHECKS", "DATASET_CHECKS",
+    "FEATURE_EXTRACTOR_CHECKS", "LOSS_CHECKS", "METRIC_CHECKS", "MODEL_CHECKS",
+    "OPTIMIZER_CHECKS", "PRECISION_CHECKS", "REGULARIZER_CHECKS", "SCHEDULE_CHECKS",
+    "STRATEGY_CHECKS",
+    # results, and helpers for tests
+    "ConformanceError", "ConformanceReport", "RecipeRun", "make_images", "run_recipe",
+    "write_image_folder",
+]
 
 
 def check_config(component: Component) -> None:
@@ -96,17 +122,25 @@ def check_config(component: Component) -> None:
 def check_component(component: Component, **options: Any) -> ConformanceReport:
     """Run the checks of ``component``'s kind: :func:`check_generator`,
     :func:`check_discriminator`, :func:`check_dataset`, :func:`check_loss`,
-    :func:`check_regularizer`, :func:`check_augmenter` or :func:`check_strategy` (which needs
-    ``generator=`` and ``discriminator=``). ``options`` go to that function.
+    :func:`check_regularizer`, :func:`check_augmenter`, :func:`check_strategy` (which needs
+    ``generator=`` and ``discriminator=``), :func:`check_callback`, :func:`check_metric`,
+    :func:`check_feature_extractor`, :func:`check_optimizer` or :func:`check_schedule`.
+    ``options`` go to that function.
 
     Raises:
         TypeError: for anything but an instance of one of those kinds.
     """
     checks = ((Generator, check_generator), (Discriminator, check_discriminator),
               (Dataset, check_dataset), (Loss, check_loss), (Regularizer, check_regularizer),
-              (Augmenter, check_augmenter), (Strategy, check_strategy))
+              (Augmenter, check_augmenter), (Strategy, check_strategy),
+              (Callback, check_callback), (Metric, check_metric),
+              (FeatureExtractor, check_feature_extractor), (Optimizer, check_optimizer),
+              (Schedule, check_schedule))
     for interface, check in checks:
         if isinstance(component, interface):
             return check(component, **options)
+    if isinstance(component, Component):
+        raise TypeError(f"check_component() has no check of its own for the {component.kind} "
+                        f"{type(component).__name__}; use check_config(component)")
     raise TypeError(f"check_component() takes a gankit component instance, got "
                     f"{type(component).__name__}")

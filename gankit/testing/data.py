@@ -18,7 +18,8 @@ from gankit.testing.conformance import (
     require_kind,
 )
 
-DATASET_CHECKS = ("interface", "config", "load", "values", "determinism", "source")
+DATASET_CHECKS = ("interface", "config", "load", "values", "scale", "determinism", "labels",
+                  "source")
 """The checks of :func:`check_dataset`, in the order run."""
 
 
@@ -36,13 +37,25 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
       has ``class_names`` (a tuple of distinct names), ``n`` integer labels indexing them;
       without ``class_names``, no labels.
     - ``values``: every value is finite and inside ``value_range``.
+    - ``scale``: the values are not all in the upper half of the declared range while
+      spreading over a quarter of it or more: images scaled to [0, 1] but declared as
+      (-1, 1) have no value below the middle, and a generator whose tanh spans the declared
+      range learns washed-out images. Checked when the dataset has at least 16 values; skip
+      it for data that lies in the upper half by nature.
     - ``determinism``: a second instance built from the config loads exactly the same array
       in the same order, even after Python's and NumPy's global random state changed (the
       trainer recomputes the batch of any step from that order when it resumes).
+    - ``labels``: (a labelled dataset with a ``seed`` parameter) an instance with another
+      seed, which may choose or order the images differently, gives every image it shares
+      with the first the same label: labels are shuffled together with their images.
     - ``source``: :meth:`~gankit.Dataset.source` (what the trainer reads) is a
       :class:`~gankit.DataSource` of the same size and labels, and reading indices inside a
-      ``tf.data`` pipeline (graph mode, shuffled, a repeated index) gives exactly the images
-      ``load()`` gives at those indices.
+      ``tf.data`` pipeline (graph mode, shuffled, a repeated index) gives bit for bit the
+      images ``load()`` gives at those indices, and their labels. A source that holds uint8
+      pixels scales them in the graph as :func:`gankit.scale_uint8` does
+      (``float32(pixels) / 255``, then ``* (high - low) + low`` unless the range is
+      (0, 1)): compute ``load()``'s values the same way in NumPy (in float32, in that
+      order) and they are equal.
 
     Args:
         dataset: the component, configured on tiny data (it is loaded twice).
@@ -114,6 +127,50 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
             run.fail(f"values range over [{images.min():.6g}, {images.max():.6g}], outside "
                      f"value_range ({low}, {high})")
 
+    def scale():
+        images = load_once()
+        low, high = (float(v) for v in dataset.value_range)
+        if images.size < 16:
+            run.note("skipped: fewer than 16 values")
+            return
+        middle = (low + high) / 2
+        lowest, highest = float(images.min()), float(images.max())
+        if lowest >= middle - 1e-6 * (high - low) and highest - lowest >= (high - low) / 4:
+            run.fail(f"every value is in [{lowest:.6g}, {highest:.6g}], the upper half of "
+                     f"value_range ({low:g}, {high:g}): are the images scaled to another range "
+                     f"than the one declared (e.g. [0, 1] declared as (-1, 1))? Scale them into "
+                     f"value_range, or declare the range they are in")
+
+    def labels():
+        load_once()
+        labels = loaded["examples"].labels
+        if labels is None:
+            run.note("skipped: the dataset has no labels")
+            return
+        if "seed" not in type(dataset).params:
+            run.note("skipped: the dataset has no seed parameter to reorder it by")
+            return
+        config = dataset.get_config()
+        config["seed"] = int(config.get("seed") or 0) + 1
+        other = type(dataset).from_config(config).load()
+        if not isinstance(other, Examples) or other.labels is None:
+            run.fail("an instance with another seed loaded no labels")
+        first = {_key(image): int(label) for image, label in
+                 zip(loaded["examples"].images, np.asarray(labels))}
+        shared = 0
+        for image, label in zip(other.images, np.asarray(other.labels)):
+            known = first.get(_key(image))
+            if known is None:
+                continue
+            shared += 1
+            if known != int(label):
+                run.fail(f"an image labelled {known} ({dataset.class_names[known]!r}) with seed "
+                         f"{config['seed'] - 1} is labelled {int(label)} with seed "
+                         f"{config['seed']}: shuffle labels with the same permutation as their "
+                         f"images")
+        if not shared:
+            run.note("no image loaded with both seeds: nothing to compare")
+
     def determinism():
         first = load_once()
         _seed_global_random_state(2)
@@ -130,8 +187,12 @@ def check_dataset(dataset: Dataset, *, min_images: int = 1,
         _check_source(dataset, load_once(), loaded["examples"].labels, run.fail)
 
     return run.run({"interface": interface, "config": lambda: check_config_round_trip(
-        dataset, run.fail), "load": load, "values": values, "determinism": determinism,
-        "source": source})
+        dataset, run.fail), "load": load, "values": values, "scale": scale,
+        "determinism": determinism, "labels": labels, "source": source})
+
+
+def _key(image: np.ndarray) -> bytes:
+    return np.ascontiguousarray(image).tobytes()
 
 
 def _check_source(dataset: Dataset, images: np.ndarray, labels, fail) -> None:
@@ -158,12 +219,21 @@ def _check_source(dataset: Dataset, images: np.ndarray, labels, fail) -> None:
     except tf.errors.OpError as exc:
         fail(f"reading indices {picked.tolist()} through source().read in a tf.data pipeline "
              f"failed: {str(exc).strip().splitlines()[0][:300]}")
-    got = batch.images.numpy()
-    low, high = dataset.value_range
-    if got.shape != images[picked].shape or not np.allclose(got, images[picked], rtol=0,
-                                                            atol=1e-6 * (high - low)):
+    got, expected = batch.images.numpy(), images[picked]
+    if got.shape != expected.shape or not np.array_equal(got, expected):
+        largest = (float(np.max(np.abs(got - expected))) if got.shape == expected.shape
+                   else None)
+        if largest is not None and largest <= 1e-5 * (dataset.value_range[1]
+                                                      - dataset.value_range[0]):
+            fail(f"source().read({picked.tolist()}) differs from load() at those indices by up "
+                 f"to {largest:.3g}: the two scale pixels differently; compute load()'s values "
+                 "as gankit.scale_uint8 does (float32(pixels) / 255, then * (high - low) + low)")
         fail(f"source().read({picked.tolist()}) gave other images than load() at those "
              "indices (the trainer reads through source())")
+    if labels is not None and batch.labels is not None and \
+            not np.array_equal(batch.labels.numpy(), np.asarray(labels)[picked]):
+        fail(f"source() gives the labels {batch.labels.numpy().tolist()} at indices "
+             f"{picked.tolist()}, load() {np.asarray(labels)[picked].tolist()}")
 
 
 def _seed_global_random_state(seed: int) -> None:

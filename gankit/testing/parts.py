@@ -20,7 +20,8 @@ from gankit.testing.conformance import (
     require_kind,
 )
 
-LOSS_CHECKS = ("interface", "config", "values", "gradients")
+LOSS_CHECKS = ("interface", "config", "values", "gradients", "differentiable", "sign",
+               "real_scores")
 """The checks of :func:`check_loss`, in the order run."""
 
 REGULARIZER_CHECKS = ("interface", "config", "value", "differentiable", "finite_difference")
@@ -34,6 +35,13 @@ _REAL_SCORES = [[0.8], [0.35], [0.6]]
 _FAKE_SCORES = [[0.3], [0.65], [0.2]]
 # What a saturated sigmoid (exactly 0 and 1) or a confident critic can output.
 _EXTREME_SCORES = {"probability": [[0.0], [1.0], [1e-30]], "logit": [[-60.0], [60.0], [0.0]]}
+# Where random scores for the "differentiable" check are drawn: inside every built-in margin.
+_RANDOM_RANGE = {"probability": (0.05, 0.95), "logit": (-1.0, 1.0)}
+# The "sign" check's paths: real scores rise and generated ones fall by these steps around
+# 0.5 (inside every built-in target), and generated scores rise from the generated side.
+_SEPARATIONS = (0.0, 0.1, 0.2, 0.3)
+_JITTER = np.array([[-0.04], [0.0], [0.04]])
+_GENERATOR_START = {"probability": 0.35, "logit": -0.8}
 
 
 def _context(seed: int, step: int, name: str):
@@ -72,12 +80,57 @@ def _close(a: float, b: float, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
     return abs(a - b) <= atol + rtol * max(abs(a), abs(b))
 
 
-def check_loss(loss: Loss, *, seed: int = 0, skip: Iterable[str] = ()) -> ConformanceReport:
-    """Check that a loss is a deterministic, well-oriented function of the scores.
+def _takes_real_scores(function) -> bool | None:
+    """Whether ``function`` accepts a ``real_scores`` keyword (None if it cannot be told)."""
+    import inspect
 
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return any(p.name == "real_scores" and p.kind != p.POSITIONAL_ONLY
+               or p.kind == p.VAR_KEYWORD for p in parameters)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else "")[:200]
+
+
+def _shown(values) -> str:
+    return "[" + ", ".join(f"{v:.3g}" for v in np.ravel(values)) + "]"
+
+
+def _mirror(kind: str, scores):
+    """Scores reflected to the other side: 1 - p for probabilities, -x for logits."""
+    return 1.0 - scores if kind == "probability" else -scores
+
+
+def _beyond_start(values: list[float], direction: int) -> bool:
+    """Whether every value after the first lies beyond it in ``direction`` (-1: below),
+    by more than float32 rounding."""
+    return all(direction * (v - values[0]) > 1e-6 * (1.0 + abs(v) + abs(values[0]))
+               for v in values[1:])
+
+
+def _sign(value: float) -> int:
+    return int(np.sign(value)) if abs(value) > 1e-12 else 0
+
+
+def check_loss(loss: Loss, *, seed: int = 0, skip: Iterable[str] = ()) -> ConformanceReport:
+    """Check that a loss is a deterministic, differentiable, well-oriented function of the scores.
+
+    ``generator_loss`` is called as the ``gan`` strategy calls it: with ``real_scores=`` (the
+    scores of a real batch) when the loss declares ``generator_uses_real = True``, else
+    without. A loss in which high scores mean "generated" (``bce`` with ``real_label: 0`` and
+    ``fake_label: 1``) passes the orientation checks reversed, if both losses agree.
     Checks, in order (names for ``skip``):
 
-    - ``interface``: ``expects`` is ``"probability"`` or ``"logit"``.
+    - ``interface``: ``expects`` is ``"probability"`` or ``"logit"``, ``generator_uses_real``
+      is a bool, and ``generator_loss`` can be called as the strategy calls it (a loss that
+      needs ``real_scores`` must declare ``generator_uses_real``). A ``generator_loss``
+      without a ``real_scores`` argument gets a note: the interface declares
+      ``generator_loss(fake_scores, ctx, real_scores=None)``.
     - ``config``: ``get_config()``/``from_config()`` round trip.
     - ``values``: on fixed scores (in (0, 1), 3 real and 3 generated) both losses are finite
       float32 scalars, the same twice for the same context and the same under
@@ -85,9 +138,20 @@ def check_loss(loss: Loss, *, seed: int = 0, skip: Iterable[str] = ()) -> Confor
       of +-60).
     - ``gradients``: the mean gradients have the signs of an adversarial game: the
       discriminator's loss falls as real scores rise and as generated scores fall, and the
-      generator's falls as generated scores rise (at least one of the three strictly). A
-      loss that scores generated images high instead (e.g. ``bce`` with ``real_label: 0``
-      and ``fake_label: 1``) passes when all three are reversed.
+      generator's falls as its images' scores rise (taken on the generated side: below 0.5
+      for probabilities, negative logits), or all three reversed.
+    - ``differentiable``: at three draws of random scores (probabilities in (0.05, 0.95),
+      logits in (-1, 1)) the gradient of each loss with respect to the scores it takes is
+      neither None nor zero everywhere: a rounded or step-wise loss, whose gradient is zero
+      almost everywhere, fails.
+    - ``sign``: by value, at several pairs of scores: the discriminator's loss is lower when
+      real scores are 0.1, 0.2 or 0.3 above 0.5 and generated ones as much below than when
+      both are 0.5 (both moved at once, and each alone); the generator's loss is lower when
+      generated scores are 0.1, 0.2 or 0.3 above where they start on the generated side
+      (0.35 for probabilities, -0.8 for logits) than there; or all reversed.
+    - ``real_scores``: a loss with ``generator_uses_real`` gives another generator loss for
+      other real scores; one without it, whose ``generator_loss`` takes ``real_scores``,
+      gives the same value with them as without (the strategy never passes them to it).
 
     Args:
         loss: the component.
@@ -100,19 +164,57 @@ def check_loss(loss: Loss, *, seed: int = 0, skip: Iterable[str] = ()) -> Confor
     """
     require_kind(loss, Loss, "check_loss")
     run = CheckRun(loss, LOSS_CHECKS, skip)
+    takes_real = _takes_real_scores(loss.generator_loss)
+
+    def kind() -> str:
+        return loss.expects if loss.expects in SCORE_KINDS else "logit"
+
+    def generator(fake, ctx, real):
+        """``generator_loss`` called exactly as the gan strategy calls it."""
+        if loss.generator_uses_real:
+            return loss.generator_loss(fake, ctx, real_scores=real)
+        return loss.generator_loss(fake, ctx)
 
     def both(real, fake, ctx):
-        return (loss.discriminator_loss(real, fake, ctx), loss.generator_loss(fake, ctx))
+        return (loss.discriminator_loss(real, fake, ctx), generator(fake, ctx, real))
+
+    def constant(values):
+        import tensorflow as tf
+
+        return tf.constant(np.asarray(values, dtype=np.float32))
 
     def interface():
         if loss.expects not in SCORE_KINDS:
             run.fail(f"expects must be one of {', '.join(map(repr, SCORE_KINDS))}, got "
                      f"{loss.expects!r}")
+        uses_real = loss.generator_uses_real
+        if not isinstance(uses_real, bool):
+            run.fail(f"generator_uses_real must be True or False (a class attribute), got "
+                     f"{uses_real!r}")
+        if uses_real and takes_real is False:
+            run.fail("generator_uses_real is True but generator_loss takes no real_scores: the "
+                     "strategy calls generator_loss(fake_scores, ctx, real_scores=...); add "
+                     "the argument")
+        real, fake = constant(_REAL_SCORES), constant(_FAKE_SCORES)
+        ctx = _context(seed, 3, "loss")
+        if not uses_real:
+            try:
+                loss.generator_loss(fake, ctx)
+            except Exception as exc:
+                if takes_real is not False and _works(
+                        lambda: loss.generator_loss(fake, ctx, real_scores=real)):
+                    run.fail(f"generator_loss needs real_scores, but generator_uses_real is "
+                             f"False, so the strategy calls generator_loss(fake_scores, ctx) "
+                             f"without them (it raised {type(exc).__name__}: "
+                             f"{_first_line(exc)}); set generator_uses_real = True on the class")
+                raise
+        if takes_real is False:
+            run.note("generator_loss(fake_scores, ctx) takes no real_scores; the interface is "
+                     "generator_loss(fake_scores, ctx, real_scores=None): add real_scores=None "
+                     "so that any training loop that follows it can call this loss")
 
     def values():
-        import tensorflow as tf
-
-        real, fake = tf.constant(_REAL_SCORES), tf.constant(_FAKE_SCORES)
+        real, fake = constant(_REAL_SCORES), constant(_FAKE_SCORES)
         ctx = _context(seed, 3, "loss")
         names = ("discriminator_loss", "generator_loss")
         first = [_scalar(run, v, n) for v, n in zip(both(real, fake, ctx), names)]
@@ -124,42 +226,175 @@ def check_loss(loss: Loss, *, seed: int = 0, skip: Iterable[str] = ()) -> Confor
                          "randomness only from the context (ctx.uniform(...))")
             if not _close(a, c):
                 run.fail(f"{name} gives {a} eagerly but {c} under tf.function")
-        kind = loss.expects if loss.expects in _EXTREME_SCORES else "logit"
-        extreme = tf.constant(_EXTREME_SCORES[kind])
+        extreme = constant(_EXTREME_SCORES[kind()])
         for value, name in zip(both(extreme, extreme, ctx), names):
-            _scalar(run, value, f"{name} on extreme {kind} scores "
-                                f"{np.ravel(_EXTREME_SCORES[kind]).tolist()}")
+            _scalar(run, value, f"{name} on extreme {kind()} scores "
+                                f"{np.ravel(_EXTREME_SCORES[kind()]).tolist()}")
+
+    def mean_gradient(tape, target, source, label):
+        grad = tape.gradient(target, source)
+        grad = np.zeros(source.shape) if grad is None else np.asarray(grad)
+        if not np.all(np.isfinite(grad)):
+            run.fail(f"the gradient d {label} is not finite: {grad.ravel().tolist()}")
+        return float(grad.mean())
 
     def gradients():
         import tensorflow as tf
 
-        real, fake = tf.constant(_REAL_SCORES), tf.constant(_FAKE_SCORES)
+        real, fake = constant(_REAL_SCORES), constant(_FAKE_SCORES)
         ctx = _context(seed, 3, "loss")
         with tf.GradientTape(persistent=True) as tape:
             tape.watch([real, fake])
-            d_loss, g_loss = both(real, fake, ctx)
-        means = {}
-        for label, target, source in (("discriminator_loss / real_scores", d_loss, real),
-                                      ("discriminator_loss / fake_scores", d_loss, fake),
-                                      ("generator_loss / fake_scores", g_loss, fake)):
-            grad = tape.gradient(target, source)
-            grad = np.zeros(source.shape) if grad is None else np.asarray(grad)
-            if not np.all(np.isfinite(grad)):
-                run.fail(f"the gradient d {label} is not finite: {grad.ravel().tolist()}")
-            means[label] = float(grad.mean())
-        signs = [int(np.sign(m)) if abs(m) > 1e-12 else 0 for m in means.values()]
-        shown = ", ".join(f"d {k}: {v:.4g}" for k, v in means.items())
-        if not any(signs):
+            d_loss = loss.discriminator_loss(real, fake, ctx)
+        d_real = mean_gradient(tape, d_loss, real, "discriminator_loss / real_scores")
+        d_fake = mean_gradient(tape, d_loss, fake, "discriminator_loss / fake_scores")
+        del tape
+        signs = (_sign(d_real), _sign(d_fake))
+        orientation = (1 if signs in ((-1, 1), (-1, 0), (0, 1))
+                       else -1 if signs in ((1, -1), (1, 0), (0, -1)) else 0)
+        # The generator's gradient on the generated side of the score range.
+        side = np.asarray(_FAKE_SCORES) - (1.0 if kind() == "logit" else 0.0)
+        g_fake = constant(side if orientation >= 0 else _mirror(kind(), side))
+        with tf.GradientTape() as tape:
+            tape.watch(g_fake)
+            g_loss = generator(g_fake, ctx, real)
+        g = mean_gradient(tape, g_loss, g_fake, "generator_loss / fake_scores")
+        shown = (f"d discriminator_loss / real_scores: {d_real:.4g}, d discriminator_loss / "
+                 f"fake_scores: {d_fake:.4g}, d generator_loss / fake_scores: {g:.4g} at "
+                 f"generated scores {_shown(g_fake)}")
+        if signs == (0, 0) and _sign(g) == 0:
             run.fail(f"neither loss changes with the scores ({shown})")
-        usual = (-1, 1, -1)
-        if not any(all(s in (0, o * u) for s, u in zip(signs, usual)) for o in (1, -1)):
-            run.fail(f"the mean gradients ({shown}) do not describe a game: expected the signs "
-                     "(-, +, -) (high scores mean real), or (+, -, +) if high scores mean "
-                     "generated; check the sign of each loss")
+        expected = ("expected the signs (-, +, -) (high scores mean real) or (+, -, +) (high "
+                    "scores mean generated)")
+        if signs != (0, 0) and orientation == 0:
+            run.fail(f"the mean gradients ({shown}) do not describe a game: discriminator_loss "
+                     f"{'falls' if signs[0] < 0 else 'rises'} as real scores rise and "
+                     f"{'falls' if signs[1] < 0 else 'rises'} as generated scores rise, so it "
+                     f"does not set real against generated images; {expected}; check the sign "
+                     f"of each term")
+        if orientation and _sign(g) == orientation:
+            meaning = "real" if orientation > 0 else "generated"
+            run.fail(f"the mean gradients ({shown}) do not describe a game: discriminator_loss "
+                     f"treats high scores as {meaning} but generator_loss "
+                     f"{'rises' if g > 0 else 'falls'} as generated scores rise, so the "
+                     f"generator would learn to look generated; {expected}; check the sign of "
+                     f"generator_loss")
+
+    def differentiable():
+        import tensorflow as tf
+
+        rng = np.random.default_rng([seed, 13])
+        low, high = _RANDOM_RANGE[kind()]
+        ctx = _context(seed, 3, "loss")
+        for _ in range(3):
+            real = constant(rng.uniform(low, high, (4, 1)))
+            fake = constant(rng.uniform(low, high, (4, 1)))
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch([real, fake])
+                d_loss, g_loss = both(real, fake, ctx)
+            at = f"random scores (real {_shown(real)}, generated {_shown(fake)})"
+            for label, target, source, learner in (
+                    ("discriminator_loss with respect to real_scores", d_loss, real,
+                     "discriminator"),
+                    ("discriminator_loss with respect to fake_scores", d_loss, fake,
+                     "discriminator"),
+                    ("generator_loss with respect to fake_scores", g_loss, fake, "generator")):
+                grad = tape.gradient(target, source)
+                if grad is None:
+                    run.fail(f"the gradient of {label} is None at {at}: no gradient flows "
+                             f"through the loss (tf.round, tf.floor, tf.sign, a comparison or "
+                             f"a cast cuts it); build it from differentiable TensorFlow ops")
+                grad = np.asarray(grad)
+                if not np.all(np.isfinite(grad)):
+                    run.fail(f"the gradient of {label} is not finite at {at}")
+                if not np.any(grad):
+                    run.fail(f"the gradient of {label} is zero at {at}: the loss is flat "
+                             f"there (a step function such as tf.round has a zero gradient "
+                             f"almost everywhere), so the {learner} learns nothing from it")
+            del tape
+
+    def sign():
+        ctx = _context(seed, 3, "loss")
+        reals = [0.5 + s + _JITTER for s in _SEPARATIONS]
+        fakes = [0.5 - s + _JITTER for s in _SEPARATIONS]
+
+        def d_at(real, fake):
+            return float(loss.discriminator_loss(constant(real), constant(fake), ctx))
+
+        paths = {
+            "real scores rise and generated scores fall": [d_at(r, f)
+                                                           for r, f in zip(reals, fakes)],
+            "real scores rise": [d_at(r, fakes[0]) for r in reals],
+            "generated scores fall": [d_at(reals[0], f) for f in fakes]}
+        together = paths["real scores rise and generated scores fall"]
+        around = (f"by {_SEPARATIONS[1]:g} at a time from 0.5 (real scores up to "
+                  f"{float(reals[-1].mean()):.2g}, generated down to "
+                  f"{float(fakes[-1].mean()):.2g})")
+        if _beyond_start(together, -1):
+            orientation = 1
+        elif _beyond_start(together, 1):
+            orientation = -1
+        else:
+            run.fail(f"discriminator_loss is not lower when the discriminator separates real "
+                     f"from generated scores than when it scores them alike: as real scores "
+                     f"rise and generated scores fall {around} it goes {_shown(together)}; "
+                     f"each value must be below the first (or each above it, if high scores "
+                     f"mean generated)")
+        meaning = "real" if orientation > 0 else "generated"
+        lower = "lower" if orientation > 0 else "higher"
+        for what, path in paths.items():
+            if not _beyond_start(path, -orientation):
+                run.fail(f"discriminator_loss is not {lower} when {what} {around}: it goes "
+                         f"{_shown(path)}, each value must be {lower} than the first, as high "
+                         f"scores mean {meaning} in it; check the sign of each term")
+        start = _GENERATOR_START[kind()]
+        steps = [start + 0.1 * k + _JITTER for k in range(len(_SEPARATIONS))]
+        if orientation < 0:
+            steps = [_mirror(kind(), x) for x in steps]
+        g_path = [float(generator(constant(f), ctx, constant(reals[0]))) for f in steps]
+        if not _beyond_start(g_path, -1):
+            run.fail(f"generator_loss is not lower when the generated images score more like "
+                     f"real ones: as generated scores {'rise' if orientation > 0 else 'fall'} "
+                     f"from {float(steps[0].mean()):.2g} to {float(steps[-1].mean()):.2g} by "
+                     f"0.1 at a time (high scores mean {meaning}, as discriminator_loss says) it "
+                     f"goes {_shown(g_path)}, each value must be below the first, or the "
+                     f"generator does not learn to fool the discriminator")
+
+    def real_scores():
+        real, fake = constant(_REAL_SCORES), constant(_FAKE_SCORES)
+        others = (real, constant(_mirror(kind(), np.asarray(_REAL_SCORES))),
+                  constant(0.5 * np.asarray(_REAL_SCORES)))
+        ctx = _context(seed, 3, "loss")
+        if loss.generator_uses_real:
+            got = [float(loss.generator_loss(fake, ctx, real_scores=r)) for r in others]
+            if max(got) - min(got) <= 1e-6 * (1.0 + abs(got[0])):
+                run.fail(f"generator_uses_real is True but generator_loss gives {got[0]:.6g} "
+                         f"for real_scores {', '.join(_shown(r) for r in others)} alike: it "
+                         f"ignores real_scores; compare the generated scores with them (as a "
+                         f"relativistic loss does) or set generator_uses_real = False, which "
+                         f"spares the strategy scoring a real batch in every generator update")
+        elif takes_real:
+            without = float(loss.generator_loss(fake, ctx))
+            got = [float(loss.generator_loss(fake, ctx, real_scores=r)) for r in others]
+            if any(not _close(without, v) for v in got):
+                run.fail(f"generator_loss changes with real_scores ({_shown(got)}) but "
+                         f"generator_uses_real is False, so the strategy never passes them and "
+                         f"trains with {without:.6g}; set generator_uses_real = True if it "
+                         f"needs them")
 
     return run.run({"interface": interface,
                     "config": lambda: check_config_round_trip(loss, run.fail),
-                    "values": values, "gradients": gradients})
+                    "values": values, "gradients": gradients,
+                    "differentiable": differentiable, "sign": sign,
+                    "real_scores": real_scores})
+
+
+def _works(call) -> bool:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - only tells whether the call works
+        return False
+    return True
 
 
 class _TinyCritic:

@@ -228,11 +228,13 @@ def _check_saved_generator(model, x, run: CheckRun, policy: str) -> None:
     with the default policy in force) and gives the same float32 images."""
     import keras
 
+    from gankit.plugin.keras_objects import load_keras_model
+
     expected = np.asarray(model(x, training=False))
     with tempfile.TemporaryDirectory(prefix="gankit-precision-save-") as folder:
         path = os.path.join(folder, "generator.keras")
         model.save(path)
-        loaded = keras.models.load_model(path, compile=False)
+        loaded = load_keras_model(path)  # as gankit loads it: with the plugins' Keras objects
     out = loaded(x, training=False)
     dtype = keras.backend.standardize_dtype(out.dtype)
     if dtype != "float32" or not np.array_equal(np.asarray(out), expected):

@@ -74,10 +74,14 @@ def check_strategy(strategy: Strategy, generator: Generator, discriminator: Disc
     - ``training``: one step changes every trainable weight of both models. A discriminator
       with frozen weights fails. A discriminator weight that stays unchanged passes, with a
       note in the report, only when the gradient of the discriminator's loss and
-      regularizers with respect to it is exactly zero because it shifts every score by the
-      same amount and the loss is invariant to such a shift (the bias of the final score
-      under a Wasserstein or hinge loss). That gradient is taken on the step's real batch
-      and generated images at the weights before the step (without augmentation).
+      regularizers with respect to it is zero because it shifts every score by the same
+      amount and the loss is invariant to such a shift (the bias of the final score under a
+      Wasserstein, hinge or relativistic loss): exactly zero, or zero up to float32 rounding
+      (at most 1e-4 of the sum of the magnitudes of the terms that cancel), which leaves the
+      weight unchanged for some model sizes and moves it a little for others. That gradient
+      is taken on the step's real batch and generated images at the weights before the step
+      (without augmentation). A failure says whether the strategy (a gradient it did not
+      apply) or the loss (no gradient at all) is the likely cause.
     - ``determinism``: two fresh sessions with the same seed give identical metrics and
       identical state (every variable of ``session.variables()``) after two steps, although
       the second one runs after the process's global random state was reseeded.
@@ -456,9 +460,11 @@ class _StrategyChecks:
         largest = 0.0
         for weight in unchanged:
             reason, size = reasons[id(weight)]
-            if reason == "shift":
+            if reason in ("shift", "rounding"):
+                zero = ("exactly zero" if reason == "shift"
+                        else f"{size:.2g}, zero up to float32 rounding")
                 self.run.note(f"the discriminator's weight '{weight.path}' stayed unchanged: "
-                              f"its gradient is exactly zero: the loss is invariant to a "
+                              f"its gradient is {zero}: the loss is invariant to a "
                               f"constant shift of the score (the weight adds the same amount "
                               f"to every score, and the gradients of {loss_name} with respect "
                               f"to the scores sum to zero)")
@@ -469,8 +475,9 @@ class _StrategyChecks:
             self.run.fail(
                 f"one step left the discriminator's {_listing(unexplained['applied'])} "
                 f"unchanged although the gradient of the discriminator's loss with respect to "
-                f"them is not zero (largest |gradient| {largest:.3g}): hand the "
-                f"discriminator's loss to models.updates['discriminator'].minimize(tape, loss)")
+                f"them is not zero (largest |gradient| {largest:.3g}), so the strategy is the "
+                f"likely cause, not {loss_name}: hand the discriminator's loss to "
+                f"models.updates['discriminator'].minimize(tape, loss)")
         if unexplained["constant"]:
             self.run.fail(
                 f"one step left the discriminator's {_listing(unexplained['constant'])} "
@@ -481,8 +488,10 @@ class _StrategyChecks:
             self.run.fail(
                 f"one step left the discriminator's {_listing(unexplained['zero'])} unchanged: "
                 f"the gradient of the discriminator's loss and regularizers with respect to "
-                f"them is exactly zero although the scores depend on them; if that is by "
-                f"design, name them in skip_weights")
+                f"them is exactly zero although the scores depend on them, so the loss "
+                f"({loss_name}: flat at these scores, e.g. a hinge beyond its margins) or a "
+                f"regularizer is the likely cause, not the strategy; if that is by design, "
+                f"name them in skip_weights")
 
     def determinism(self) -> None:
         import keras
@@ -536,7 +545,9 @@ def _zero_gradient_reasons(main: _SessionRun, weights: list, before: dict[int, n
     the weights before the first step, on that step's first real batch and as many images
     of the generator. Reasons: ``"applied"`` (the gradient is not zero: the strategy did not
     apply it; with its largest magnitude), ``"shift"`` (exactly zero, and the weight moves
-    every score by the same amount: the loss is shift-invariant), ``"constant"`` (the
+    every score by the same amount: the loss is shift-invariant), ``"rounding"`` (such a
+    weight whose gradient is only what float32 rounding leaves of terms that cancel: at most
+    1e-4 of the sum of their magnitudes; with its largest magnitude), ``"constant"`` (the
     scores do not depend on the weight) or ``"zero"`` (exactly zero for another reason).
     """
     import tensorflow as tf
@@ -564,7 +575,8 @@ def _zero_gradient_reasons(main: _SessionRun, weights: list, before: dict[int, n
         with tf.GradientTape(persistent=True) as tape:
             scores = models.discriminate(images, both, training=True)
             fake_scores, real_scores = scores[:n], scores[n:]
-            total = models.loss.discriminator_loss(real_scores, fake_scores, ctx.child("loss"))
+            d_loss = models.loss.discriminator_loss(real_scores, fake_scores, ctx.child("loss"))
+            total = d_loss
             inputs = RegularizerInputs(
                 discriminate=lambda x: models.discriminate(x, labels, training=True),
                 real_images=images[n:], fake_images=images[:n], real_scores=real_scores,
@@ -572,17 +584,26 @@ def _zero_gradient_reasons(main: _SessionRun, weights: list, before: dict[int, n
             for i, regularizer in enumerate(models.regularizers):
                 total += regularizer.penalty(inputs, ctx.child(f"regularizers/{i}"))
         grads = tape.gradient(total, weights)
-        for weight, grad in zip(weights, grads):
+        score_grads = tape.gradient(d_loss, scores)
+        score_grads = (np.zeros((2 * n, 1)) if score_grads is None
+                       else np.asarray(score_grads).reshape(2 * n, 1))
+        jacobians = tape.jacobian(scores, weights, experimental_use_pfor=False)
+        for weight, grad, jacobian in zip(weights, grads, jacobians):
             grad = np.zeros(weight.shape) if grad is None else np.asarray(grad)
-            if np.any(grad):
-                reasons[id(weight)] = ("applied", float(np.max(np.abs(grad))))
-                continue
-            jacobian = tape.jacobian(scores, weight, experimental_use_pfor=False)
             rows = (np.zeros((2 * n, 1)) if jacobian is None
                     else np.asarray(jacobian).reshape(2 * n, -1))
-            if not np.any(rows):
+            shift = bool(np.any(rows)) and np.allclose(rows, rows[:1], rtol=1e-6, atol=0.0)
+            if np.any(grad):
+                largest = float(np.max(np.abs(grad)))
+                # For a weight that adds the same to every score, the gradient is the sum of
+                # the loss's gradients with respect to the scores; a shift-invariant loss
+                # (Wasserstein, relativistic) makes them cancel, up to rounding.
+                terms = float(np.max(np.sum(np.abs(score_grads * rows), axis=0)))
+                rounding = shift and largest <= 1e-4 * terms
+                reasons[id(weight)] = ("rounding" if rounding else "applied", largest)
+            elif not np.any(rows):
                 reasons[id(weight)] = ("constant", 0.0)
-            elif np.all(rows == rows[:1]):
+            elif shift:
                 reasons[id(weight)] = ("shift", 0.0)
             else:
                 reasons[id(weight)] = ("zero", 0.0)

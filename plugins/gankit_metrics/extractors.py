@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+import gankit
 from gankit.errors import GankitError, RecipeError, did_you_mean
 from gankit.interfaces import FeatureExtractor, Features
 from gankit.params import REQUIRED, Param
@@ -212,14 +213,11 @@ class KerasModelExtractor(_KerasExtractor):
                               f"zip archive); save the model with model.save('NAME.keras')")
 
     def _load(self):
-        import keras
-
         path = Path(self.config["path"]).expanduser()
-        _import_plugin_layers()
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
-            raise GankitError(f"extractor.path: cannot load {path}: {_first_line(exc)}") from None
+        try:  # with the Keras objects the plugins declare (their gankit_keras_objects hooks)
+            model = gankit.load_keras_model(path)
+        except GankitError as exc:  # "cannot load PATH: reason", naming a missing class
+            raise GankitError(f"extractor.path: {exc}") from None
         layer = self.config["layer"]
         logits = self.config["logits_layer"]
         layers = _layers(model, path)
@@ -255,13 +253,6 @@ def _report_classes(report: Path) -> tuple[str, ...] | None:
             not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
         return None
     return tuple(classes)
-
-
-def _import_plugin_layers() -> None:
-    """Custom layers of installed plugins register with Keras when their modules import."""
-    from gankit import default_plugins
-
-    default_plugins()
 
 
 def _layers(model, path: Path) -> list:

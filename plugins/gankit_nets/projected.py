@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 
+import gankit
 from gankit import Discriminator, Param
-from gankit.errors import RecipeError
+from gankit.errors import GankitError, RecipeError
 from gankit.params import REQUIRED
 from gankit_nets.layers import batch_norm  # the DCGAN's: momentum 0.9, epsilon 1e-5
 
@@ -156,12 +157,12 @@ class ProjectedDiscriminator(Discriminator):
 def _load_backbone(path: str):
     import keras
 
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any reason a file is not a Keras model
-        raise RecipeError(f"cannot load {path} as a Keras model: "
-                          f"{' '.join(str(exc).split())[:300]}", path="discriminator.backbone") \
-            from None
+    try:  # with the Keras objects the plugins declare (their gankit_keras_objects hooks)
+        model = gankit.load_keras_model(path)
+    except GankitError as exc:  # any reason a file is not a Keras model, or a missing class
+        reason = getattr(exc, "reason", str(exc))
+        raise RecipeError(f"cannot load {path} as a Keras model: {' '.join(reason.split())}",
+                          path="discriminator.backbone") from None
     if not isinstance(model, keras.Model) or not model.inputs:
         raise RecipeError(f"{path} is not a functional Keras model with inputs",
                           path="discriminator.backbone")

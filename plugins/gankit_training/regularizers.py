@@ -36,12 +36,21 @@ def input_gradient_square_norms(discriminate, images):
 
 
 class GradientPenalty(Regularizer):
-    """The WGAN-GP gradient penalty (Gulrajani et al. 2017) on interpolated images."""
+    """The WGAN-GP gradient penalty (Gulrajani et al. 2017) on interpolated images.
+
+    ``weight * mean((sqrt(|grad_x D(x_hat)|^2 + 1e-12) - target)^2)`` over the batch, at
+    ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1)`` per image. The
+    target is not normalised: TF-GAN and ProGAN take ``(|g| / t - 1)^2``, which is this
+    penalty with ``weight / t^2`` (the same for the default ``target: 1``).
+    """
 
     name = "gradient_penalty"
     params = {
         "weight": Param(float, 10.0, min=0.0, doc="the penalty's weight (lambda)"),
-        "target": Param(float, 1.0, min=0.0, doc="the gradient norm the critic is pulled to"),
+        "target": Param(float, 1.0, min=0.0,
+                        doc="the gradient norm the critic is pulled to: the term is (norm - "
+                            "target)^2, not TF-GAN's (norm / target - 1)^2, which is weight / "
+                            "target^2 here"),
         "every": _EVERY,
     }
 
@@ -80,7 +89,11 @@ class _SquaredGradientNormPenalty(Regularizer):
 
 
 class R1Penalty(_SquaredGradientNormPenalty):
-    """The R1 penalty (Mescheder et al. 2018): the gradient norm on real images, squared."""
+    """The R1 penalty (Mescheder et al. 2018): the gradient norm on real images, squared.
+
+    ``gamma / 2 * mean(|grad_x D(x)|^2)`` over the real images, as in StyleGAN and
+    StudioGAN (whose ``r1_lambda`` is ``gamma``).
+    """
 
     name = "r1"
 
@@ -89,7 +102,10 @@ class R1Penalty(_SquaredGradientNormPenalty):
 
 
 class R2Penalty(_SquaredGradientNormPenalty):
-    """The R2 penalty (Mescheder et al. 2018): the gradient norm on generated images, squared."""
+    """The R2 penalty (Mescheder et al. 2018): the gradient norm on generated images, squared.
+
+    ``gamma / 2 * mean(|grad_x D(x)|^2)`` over the generated images.
+    """
 
     name = "r2"
 

@@ -164,3 +164,86 @@ def test_bce_with_noise_works_under_tf_function_with_an_unknown_batch_size():
                            input_signature=[tf.TensorSpec((None, 1))] * 2)
     eager = loss.discriminator_loss(tf.constant(REAL), tf.constant(FAKE), context)
     assert float(compiled(REAL, FAKE)) == pytest.approx(float(eager), rel=1e-6)
+
+
+BUILTINS = [BCELoss(), BCELoss(from_logits=True, label_smoothing=0.1), NonSaturatingLoss(),
+            HingeLoss(), WassersteinLoss(), LeastSquaresLoss()]
+
+
+@pytest.mark.parametrize("loss", BUILTINS, ids=lambda loss: loss.name)
+def test_a_loop_that_follows_the_interface_may_pass_real_scores_to_every_builtin(loss):
+    """generator_loss(fake_scores, ctx, real_scores=None), as Loss declares it."""
+    import tensorflow as tf
+
+    fake, real = tf.constant(FAKE), tf.constant(REAL)
+    given = loss.generator_loss(fake, ctx(), real_scores=real)
+    assert float(given) == float(loss.generator_loss(fake, ctx(), real_scores=None))
+    assert float(given) == float(loss.generator_loss(fake, ctx()))
+    assert not loss.generator_uses_real
+
+
+def test_bce_label_smoothing_moves_only_the_real_targets_towards_one_half():
+    # TF-GAN's and Keras' label_smoothing: real targets 1 * (1 - 0.2) + 0.2 / 2 = 0.9.
+    d, g = losses(BCELoss(label_smoothing=0.2))
+    targets = np.r_[0.0, 0.0, 0.0, 0.9, 0.9]
+    assert d == pytest.approx(bce(targets, np.r_[FAKE.ravel(), REAL.ravel()]), rel=1e-5)
+    assert g == pytest.approx(bce(np.ones(3), FAKE.ravel()), rel=1e-5)  # the generator: none
+    # With the frog's labels the real target 0 moves up, to 0.1.
+    d, _ = losses(BCELoss(real_label=0.0, fake_label=1.0, label_smoothing=0.2))
+    assert d == pytest.approx(bce(np.r_[1.0, 1.0, 1.0, 0.1, 0.1],
+                                  np.r_[FAKE.ravel(), REAL.ravel()]), rel=1e-5)
+
+
+def test_non_saturating_label_smoothing_is_tf_gans():
+    # TF-GAN's modified_discriminator_loss with label_smoothing=0.25: real targets 0.875.
+    d, g = losses(NonSaturatingLoss(label_smoothing=0.25))
+    on_real = 0.875 * softplus(-REAL) + 0.125 * softplus(REAL)
+    assert d == pytest.approx(on_real.mean() + softplus(FAKE).mean(), rel=1e-5)
+    assert g == pytest.approx(softplus(-FAKE).mean(), rel=1e-5)
+    # A hand-computed value: real logit 0.2 with target 0.875, generated logit 0.6.
+    one, _ = losses(NonSaturatingLoss(label_smoothing=0.25), real=REAL[:1], fake=FAKE[:1])
+    assert one == pytest.approx(0.875 * 0.598139 + 0.125 * 0.798139 + 1.037488, abs=1e-5)
+
+
+def test_label_smoothing_is_checked():
+    for loss in (BCELoss, NonSaturatingLoss):
+        with pytest.raises(RecipeError, match="label_smoothing: expected a number in "
+                                              r"\[0.0, 1.0\], got 1.5"):
+            loss(label_smoothing=1.5)
+
+
+def test_bce_on_logits_refuses_targets_above_one_where_its_loss_has_no_lower_bound():
+    with pytest.raises(RecipeError) as caught:
+        BCELoss(from_logits=True, label_noise=0.1)
+    assert caught.value.path == "BCELoss.label_noise"
+    assert str(caught.value) == (
+        "BCELoss.label_noise: with from_logits: true the targets must stay inside [0, 1], but "
+        "real_label 1 plus label_noise 0.1 reaches 1.1, where the loss on logits has no lower "
+        "bound; lower label_noise or real_label (label_smoothing lowers it too)")
+    with pytest.raises(RecipeError, match="fake_label 1 plus label_noise 0.05 reaches 1.05"):
+        BCELoss(real_label=0.0, fake_label=1.0, label_noise=0.05, from_logits=True)
+    with pytest.raises(RecipeError, match=r"real_label: expected a number in \[0.0, 1.0\]"):
+        BCELoss(real_label=1.2)
+    # Inside [0, 1] it is accepted, and its loss is bounded below: with real targets up to
+    # 0.9 + 0.1 it grows again for very confident real logits, where a target above 1 made it
+    # fall without end.
+    loss = BCELoss(from_logits=True, label_smoothing=0.2, label_noise=0.1)
+    far = [losses(loss, real=np.array([[x]], np.float32), fake=np.array([[-5.0]], np.float32))[0]
+           for x in (10.0, 100.0, 1000.0)]
+    assert min(far) > 0 and far[0] < far[1] < far[2]
+
+
+def test_bce_on_probabilities_keeps_the_frogs_targets_above_one():
+    """The frog article labels generated images 1 + 0.05 u: allowed on probabilities, where
+    Keras clips them to [1e-7, 1 - 1e-7], which bounds the loss."""
+    loss = BCELoss(real_label=0.0, fake_label=1.0, label_noise=0.05)
+    d, _ = losses(loss, real=np.array([[0.0]], np.float32), fake=np.array([[1.0]], np.float32))
+    assert np.isfinite(d) and d >= 0.05 * np.log(1e-7)  # the bound: -0.806
+
+
+def test_bce_takes_one_mean_over_both_batches_half_of_non_saturating():
+    """docs/losses.md: at equal batch sizes, bce on logits is half of non_saturating's D."""
+    real, fake = REAL, FAKE[:2]
+    d_bce, _ = losses(BCELoss(from_logits=True), real=real, fake=fake)
+    d_ns, _ = losses(NonSaturatingLoss(), real=real, fake=fake)
+    assert 2 * d_bce == pytest.approx(d_ns, rel=1e-5)

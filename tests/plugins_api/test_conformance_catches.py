@@ -6,6 +6,7 @@ import pytest
 
 from gankit import Dataset, Discriminator, Generator, Param, StepOutputs, Strategy
 from gankit.testing import (
+    MODEL_CHECKS,
     STRATEGY_CHECKS,
     ConformanceError,
     check_config,
@@ -185,7 +186,7 @@ class StoppedGradientGenerator(TinyGenerator):
         z = keras.Input((self.latent_dim,))
         x = layers.Dense(16)(z)
         x = layers.Lambda(lambda t: keras.ops.stop_gradient(t))(x)
-        x = layers.Dense(16, name="last")(x)
+        x = layers.Dense(16, activation="tanh", name="last")(x)
         return keras.Model(z, layers.Reshape((4, 4, 1))(x))
 
 
@@ -202,7 +203,8 @@ class UnseededGenerator(TinyGenerator):
 
         noise = np.random.default_rng().standard_normal((self.latent_dim, 16))
         z = keras.Input((self.latent_dim,))
-        x = layers.Dense(16, kernel_initializer=keras.initializers.Constant(noise))(z)
+        x = layers.Dense(16, activation="tanh",
+                         kernel_initializer=keras.initializers.Constant(noise))(z)
         return keras.Model(z, layers.Reshape((4, 4, 1))(x))
 
 
@@ -288,28 +290,34 @@ def test_a_skipped_weight_leaves_gradients_and_training_with_a_note():
 
 
 def _layer_classes():
-    """Custom layers for the save check: one unregistered, one with an incomplete config."""
+    """Custom layers for the save check: one unregistered, one with an incomplete config, one
+    registered with Keras (so it loads in this process) but declared by no plugin."""
     import keras
 
     class Unregistered(keras.layers.Layer):
         def call(self, x):
-            return x * 2.0
+            return x * 0.5
 
     @keras.saving.register_keras_serializable(package="gankit_conformance_tests")
-    class Shift(keras.layers.Layer):
-        def __init__(self, amount=0.0, **kwargs):
+    class Scale(keras.layers.Layer):
+        def __init__(self, factor=1.0, **kwargs):
             super().__init__(**kwargs)
-            self.amount = amount
+            self.factor = factor
 
         def call(self, x):
-            return x + self.amount
+            return x * self.factor
 
         def get_config(self):
             config = super().get_config()
-            config.pop("amount", None)  # forgotten: a loaded model shifts by 0
+            config.pop("factor", None)  # forgotten: a loaded model scales by 1
             return config
 
-    return Unregistered, Shift
+    @keras.saving.register_keras_serializable(package="gankit_conformance_tests")
+    class Halve(keras.layers.Layer):
+        def call(self, x):
+            return x * 0.5
+
+    return Unregistered, Scale, Halve
 
 
 class UnregisteredLayerGenerator(TinyGenerator):
@@ -319,15 +327,169 @@ class UnregisteredLayerGenerator(TinyGenerator):
 
 class IncompleteConfigGenerator(TinyGenerator):
     def finish(self, image):
-        return _layer_classes()[1](amount=0.5)(image)
+        return _layer_classes()[1](factor=0.5)(image)
+
+
+class UndeclaredLayerGenerator(TinyGenerator):
+    def finish(self, image):
+        return _layer_classes()[2]()(image)
 
 
 def test_a_model_that_does_not_load_back_fails_save():
-    _fails("save", "load_model(compile=False) of the saved .keras file raised",
-           check_generator, UnregisteredLayerGenerator())
+    message = _fails("save", "the saved .keras file does not load as gankit loads it",
+                     check_generator, UnregisteredLayerGenerator())
+    assert "the Keras class 'Unregistered'" in message
+    assert "return it from a plugin's gankit_keras_objects hook" in message \
+        or "install the gankit plugin that provides it" in message
     message = _fails("save", "the loaded model's outputs differ from the saved model's",
                      check_generator, IncompleteConfigGenerator())
     assert "get_config() leaves out a setting" in message
+
+
+def test_a_registered_layer_that_no_plugin_declares_fails_save_in_a_fresh_process():
+    # It loads here, where its module registered it with Keras; `gankit sample` runs in a
+    # new process, which never imports that module.
+    message = _fails("save", "the saved model loads in this process but not in a fresh process, "
+                     "where gankit sample and gankit evaluate load it", check_generator,
+                     UndeclaredLayerGenerator(), skip=["determinism", "gradients", "training"])
+    assert "the Keras class 'Halve' (saved as 'gankit_conformance_tests>Halve', from module '" \
+        in message
+    assert "which no loaded plugin declares" in message and "gankit_keras_objects hook" in message
+
+
+# --- meaning: the output depends on z, and stays in the declared range -------------------
+
+class ConstantGenerator(TinyGenerator):
+    """Ignores z: the latents are multiplied by 0, so every image is the same."""
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        z = keras.Input((self.latent_dim,))
+        x = layers.Dense(16, activation="tanh")(layers.Rescaling(0.0)(z))
+        return keras.Model(z, layers.Reshape((4, 4, 1))(x))
+
+
+class ZeroStartGenerator(TinyGenerator):
+    """z enters through a layer that starts at zero: right after one step it matters."""
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        z = keras.Input((self.latent_dim,))
+        x = layers.Dense(16, activation="tanh", kernel_initializer="zeros")(z)
+        return keras.Model(z, layers.Reshape((4, 4, 1))(x))
+
+
+def test_a_generator_that_ignores_z_fails_input_effect():
+    message = _fails("input_effect", "different latents give identical images (latents 0 and 1 "
+                     "of 3, in inference mode), even after one Adam step: the output does not "
+                     "depend on z", check_generator, ConstantGenerator())
+    assert "multiplied by 0" in message
+    check_generator(ZeroStartGenerator(), skip=["gradients", "training"])
+
+
+class ImageBlindDiscriminator(TinyDiscriminator):
+    def build(self):
+        import keras
+        from keras import layers
+
+        image = keras.Input((4, 4, 1))
+        x = layers.Flatten()(layers.Rescaling(0.0)(image))
+        return keras.Model(image, layers.Dense(1, activation="sigmoid")(x))
+
+
+def test_a_discriminator_that_ignores_the_image_fails_input_effect():
+    _fails("input_effect", "different images give identical scores (images 0 and 1 of 3, in "
+           "inference mode), even after one Adam step: the score does not depend on the image",
+           check_discriminator, ImageBlindDiscriminator())
+
+
+class NoTanhGenerator(TinyGenerator):
+    """A DCGAN-like generator that forgot its final tanh: a linear convolution, with outputs
+    that start well inside [-1, 1]."""
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        z = keras.Input((self.latent_dim,))
+        x = layers.Reshape((4, 4, 1))(layers.Dense(16, use_bias=False)(z))
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+        init = keras.initializers.RandomNormal(stddev=0.02)
+        return keras.Model(z, layers.Conv2D(1, 3, padding="same", kernel_initializer=init)(x))
+
+
+class NormalizedNoTanhGenerator(TinyGenerator):
+    """No tanh either, and its latents are normalised first (as StyleGAN's mapping does), so
+    larger latents give the same images: only training shows the range is not bounded."""
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        z = keras.Input((self.latent_dim,))
+        x = layers.Dense(16, activation="relu")(layers.UnitNormalization()(z))
+        init = keras.initializers.RandomNormal(stddev=0.02)
+        return keras.Model(z, layers.Reshape((4, 4, 1))(layers.Dense(16, kernel_initializer=init)(x)))
+
+
+class SigmoidGenerator(TinyGenerator):
+    """Ends with a sigmoid, and may declare so."""
+
+    params = {**TinyGenerator.params, "value_range": Param(list, None)}
+
+    def finish(self, image):
+        from keras import layers
+
+        return layers.Activation("sigmoid")(layers.Rescaling(5.0)(image))
+
+
+def test_a_generator_without_its_tanh_fails_output_range():
+    model = NoTanhGenerator().build()
+    latents = np.random.default_rng(0).standard_normal((2, 3)).astype("float32")
+    assert np.abs(np.asarray(model(latents, training=False))).max() < 0.1  # looks fine at first
+    message = _fails("output_range", "outside the declared value_range (-1.0, 1.0) (",
+                     check_generator, NoTanhGenerator())
+    assert message.endswith("end with tanh (or another bounded activation), or declare "
+                            "value_range"), message
+    _fails("output_range", "that push the images apart): end with tanh", check_generator,
+           NormalizedNoTanhGenerator())
+
+
+def test_a_generator_inside_its_declared_range_passes_and_outside_it_fails():
+    assert SigmoidGenerator().value_range == (-1.0, 1.0)  # the default: inside it too
+    assert SigmoidGenerator(value_range=[0, 1]).value_range == (0.0, 1.0)
+    only = ["interface", "output_range"]
+    skip = [c for c in MODEL_CHECKS if c not in only]
+    assert check_generator(SigmoidGenerator(value_range=[0, 1]), skip=skip).passed == tuple(only)
+    message = _fails("output_range", "outside the declared value_range (0.5, 1.0)",
+                     check_generator, SigmoidGenerator(value_range=[0.5, 1]), skip=skip)
+    assert "outputs reach 0." in message
+    _fails("interface", "value_range must be (low, high) with finite low < high",
+           check_generator, SigmoidGenerator(value_range=[1, 0]))
+
+
+class LinearDiscriminatorDeclaredSigmoid(TinyDiscriminator):
+    """Declares sigmoid, ends linear, and starts with every score near 0.5."""
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        image = keras.Input((4, 4, 1))
+        score = layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
+                             bias_initializer=keras.initializers.Constant(0.5))
+        return keras.Model(image, score(layers.Flatten()(image)))
+
+
+def test_a_sigmoid_discriminator_without_its_sigmoid_fails_output_range():
+    _fails("output_range", "scores reach ", check_discriminator,
+           LinearDiscriminatorDeclaredSigmoid())
+    check_discriminator(CriticDiscriminator(), skip=["determinism", "gradients", "training",
+                                                     "save"])
 
 
 def test_a_sigmoid_discriminator_with_linear_scores_fails_shapes():

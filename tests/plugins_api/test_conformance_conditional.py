@@ -30,7 +30,7 @@ class LabelledGenerator(gankit.Generator):
         from keras import layers
 
         mode, classes = self.config["mode"], self.config["num_classes"]
-        z = keras.Input((4,), name="latent")
+        z = latent = keras.Input((4,), name="latent")
         label = keras.Input((), dtype="float32" if mode == "float_label" else "int32",
                             name="label")
         onehot = layers.CategoryEncoding(classes, output_mode="one_hot")(label)
@@ -41,14 +41,22 @@ class LabelledGenerator(gankit.Generator):
             embedding.kernel_initializer = keras.initializers.RandomNormal()
         if mode == "no_label_input":  # an unconditional model that declares num_classes
             return keras.Model(z, layers.Reshape((4, 4, 1))(layers.Dense(16)(z)))
+        if mode == "keras_embedding":  # its gradient is a tf.IndexedSlices, not a tensor
+            embedded = layers.Flatten()(layers.Embedding(classes, 4, name="class_table")(
+                layers.Reshape((1,))(label)))
+            x = layers.Dense(16, activation="tanh")(layers.Concatenate()([z, embedded]))
+            return keras.Model([z, label], layers.Reshape((4, 4, 1))(x))
+        if mode == "ignores_z":
+            z = layers.Rescaling(0.0)(z)
         x = layers.Concatenate()([z, embedding(onehot)])
         x = layers.Dense(16, activation="tanh")(x)
-        return keras.Model([z, label], layers.Reshape((4, 4, 1))(x))
+        return keras.Model([latent, label], layers.Reshape((4, 4, 1))(x))
 
 
 def failure(component, check_function=check_generator, **options) -> ConformanceError:
+    options.setdefault("skip", ONLY_LABELS)
     with pytest.raises(ConformanceError) as caught:
-        check_function(component, skip=ONLY_LABELS, **options)
+        check_function(component, **options)
     return caught.value
 
 
@@ -66,6 +74,22 @@ def test_a_conditional_model_without_a_label_input_fails_build():
 def test_float_labels_fail_label_input():
     error = failure(LabelledGenerator(mode="float_label"))
     assert error.check == "label_input" and "expected (None,) of an integer dtype" in str(error)
+
+
+def test_a_generator_with_a_keras_embedding_passes_every_check():
+    # The gradients check used to crash: "ufunc 'isfinite' not supported" on IndexedSlices.
+    report = check_generator(LabelledGenerator(mode="keras_embedding"))
+    assert report.passed == MODEL_CHECKS + CONDITIONAL_CHECKS
+
+
+def test_a_conditional_generator_that_ignores_z_fails_input_effect():
+    # Only the label reaches the image: the label checks pass, input_effect does not.
+    generator = LabelledGenerator(mode="ignores_z")
+    report = check_generator(generator, skip=ONLY_LABELS)
+    assert report.passed == ("interface", "build") + CONDITIONAL_CHECKS
+    error = failure(generator, skip=[c for c in ONLY_LABELS if c != "input_effect"])
+    assert error.check == "input_effect"
+    assert "different latents give identical images" in str(error)
 
 
 def test_a_label_that_does_not_reach_the_output_fails_label_effect():

@@ -4,9 +4,9 @@ each deliberately broken part fails the check that covers its defect."""
 import numpy as np
 import pytest
 
-from gankit import Param
+from gankit import Discriminator, Generator, Param
 from gankit.interfaces import Augmenter, Loss, Regularizer
-from gankit.testing import ConformanceError
+from gankit.testing import ConformanceError, check_strategy
 from gankit.testing.parts import (
     AUGMENTER_CHECKS,
     LOSS_CHECKS,
@@ -24,10 +24,16 @@ from gankit_training.losses import (
     WassersteinLoss,
 )
 from gankit_training.regularizers import GradientPenalty, R1Penalty, R2Penalty
+from gankit_training.strategy import GANStrategy
 
 BUILTIN_LOSSES = [BCELoss(), BCELoss(from_logits=True),
                   BCELoss(real_label=0.0, fake_label=1.0, label_noise=0.05),  # the frog DCGAN
-                  NonSaturatingLoss(), HingeLoss(), WassersteinLoss(), LeastSquaresLoss()]
+                  BCELoss(real_label=0.0, fake_label=1.0, from_logits=True),
+                  BCELoss(label_smoothing=0.2, label_noise=0.05),
+                  NonSaturatingLoss(), NonSaturatingLoss(label_smoothing=0.25), HingeLoss(),
+                  WassersteinLoss(), LeastSquaresLoss(),
+                  LeastSquaresLoss(real_target=1.0, fake_target=-1.0, generator_target=0.0),
+                  LeastSquaresLoss(real_target=0.0, fake_target=1.0, generator_target=0.0)]
 BUILTIN_REGULARIZERS = [GradientPenalty(), GradientPenalty(weight=1.0, target=0.5),
                         R1Penalty(), R2Penalty(gamma=0.1, every=16)]
 BUILTIN_AUGMENTERS = [NoAugment(), DiffAugment(), DiffAugment(policy=["color"]),
@@ -47,7 +53,8 @@ def _fails(check, match, call, *args, **kwargs):
 
 @pytest.mark.parametrize("loss", BUILTIN_LOSSES, ids=repr)
 def test_builtin_losses_pass(loss):
-    assert check_loss(loss).passed == LOSS_CHECKS
+    report = check_loss(loss)
+    assert report.passed == LOSS_CHECKS and report.notes == ()
 
 
 @pytest.mark.parametrize("regularizer", BUILTIN_REGULARIZERS, ids=repr)
@@ -61,9 +68,9 @@ def test_builtin_augmenters_pass(augmenter):
 
 
 def test_checks_can_be_skipped_by_name_and_misnamed_skips_are_refused():
-    report = check_loss(HingeLoss(), skip=("gradients",))
-    assert report.passed == ("interface", "config", "values")
-    assert report.skipped == ("gradients",)
+    report = check_loss(HingeLoss(), skip=("gradients", "sign"))
+    assert report.passed == ("interface", "config", "values", "differentiable", "real_scores")
+    assert report.skipped == ("gradients", "sign")
     with pytest.raises(ValueError, match="unknown check 'gradient' in skip \\(did you mean "
                                          "'gradients'\\?\\)"):
         check_loss(HingeLoss(), skip=("gradient",))
@@ -158,6 +165,156 @@ class SharedLabelLoss(LeastSquaresLoss):
         return tf.reduce_mean(tf.square(fake_scores - self.config["target"]))
 
 
+class RelativisticAverageLoss(Loss):
+    """RaGAN (Jolicoeur-Martineau 2018) on logits: each side's scores against the other
+    side's mean; the generator's loss needs the real images' scores."""
+
+    name = "ragan"
+    generator_uses_real = True
+
+    def discriminator_loss(self, real_scores, fake_scores, ctx):
+        import tensorflow as tf
+
+        return (tf.reduce_mean(tf.nn.softplus(tf.reduce_mean(fake_scores) - real_scores))
+                + tf.reduce_mean(tf.nn.softplus(fake_scores - tf.reduce_mean(real_scores))))
+
+    def generator_loss(self, fake_scores, ctx, real_scores=None):
+        import tensorflow as tf
+
+        return (tf.reduce_mean(tf.nn.softplus(tf.reduce_mean(real_scores) - fake_scores))
+                + tf.reduce_mean(tf.nn.softplus(real_scores - tf.reduce_mean(fake_scores))))
+
+
+def test_a_relativistic_loss_gets_the_real_scores_and_passes():
+    report = check_loss(RelativisticAverageLoss())
+    assert report.passed == LOSS_CHECKS and report.notes == ()
+
+
+class IgnoresRealScores(RelativisticAverageLoss):
+    """Declares generator_uses_real but never reads real_scores."""
+
+    def generator_loss(self, fake_scores, ctx, real_scores=None):
+        import tensorflow as tf
+
+        return tf.reduce_mean(tf.nn.softplus(-fake_scores))
+
+
+class UndeclaredRelativistic(RelativisticAverageLoss):
+    """Needs real_scores (a required argument) but does not declare generator_uses_real."""
+
+    generator_uses_real = False
+
+    def generator_loss(self, fake_scores, ctx, real_scores):
+        return super().generator_loss(fake_scores, ctx, real_scores)
+
+
+class UndeclaredWithDefault(RelativisticAverageLoss):
+    """The documented signature, but it fails on real_scores=None."""
+
+    generator_uses_real = False
+
+
+class ReadsRealScoresWhenGiven(NonSaturatingLoss):
+    """Uses real_scores when a caller passes them, which the strategy never does."""
+
+    def generator_loss(self, fake_scores, ctx, real_scores=None):
+        import tensorflow as tf
+
+        shift = 0.0 if real_scores is None else tf.reduce_mean(real_scores)
+        return super().generator_loss(fake_scores - shift, ctx)
+
+
+class NoRealArgument(RelativisticAverageLoss):
+    """Declares generator_uses_real but its generator_loss has no real_scores argument."""
+
+    def generator_loss(self, fake_scores, ctx):
+        import tensorflow as tf
+
+        return tf.reduce_mean(tf.nn.softplus(-fake_scores))
+
+
+class RoundedLoss(HingeLoss):
+    """A hinge loss rounded to quarters: a step function, its gradient zero (None) almost
+    everywhere."""
+
+    def discriminator_loss(self, real_scores, fake_scores, ctx):
+        import tensorflow as tf
+
+        return tf.round(4.0 * super().discriminator_loss(real_scores, fake_scores, ctx)) / 4.0
+
+
+class SignLoss(HingeLoss):
+    """Counts which side of 0 each score is on: the gradient is zero, not None."""
+
+    def discriminator_loss(self, real_scores, fake_scores, ctx):
+        import tensorflow as tf
+
+        return tf.reduce_mean(tf.sign(fake_scores)) - tf.reduce_mean(tf.sign(real_scores))
+
+
+class HalfwayGeneratorLoss(BCELoss):
+    """Pulls generated probabilities to 0.45, the discriminator's indecision, not to real:
+    its mean gradient at the usual scores still points up."""
+
+    def generator_loss(self, fake_scores, ctx, real_scores=None):
+        import tensorflow as tf
+
+        return tf.reduce_mean(tf.square(fake_scores - 0.45))
+
+
+class NarrowTargetsLoss(BCELoss):
+    """Least squares towards 0.6 (real) and 0.35 (generated) on probabilities: a confident
+    discriminator is penalised for separating better."""
+
+    def discriminator_loss(self, real_scores, fake_scores, ctx):
+        import tensorflow as tf
+
+        return (tf.reduce_mean(tf.square(real_scores - 0.6))
+                + tf.reduce_mean(tf.square(fake_scores - 0.35)))
+
+
+@pytest.mark.parametrize("loss, check, match", [
+    (IgnoresRealScores(), "real_scores",
+     "generator_uses_real is True but generator_loss gives 0.524183 for real_scores [0.8, "
+     "0.35, 0.6], [-0.8, -0.35, -0.6], [0.4, 0.175, 0.3] alike: it ignores real_scores"),
+    (UndeclaredRelativistic(), "interface",
+     "generator_loss needs real_scores, but generator_uses_real is False, so the strategy "
+     "calls generator_loss(fake_scores, ctx) without them (it raised TypeError: "),
+    (UndeclaredWithDefault(), "interface",
+     "generator_loss needs real_scores, but generator_uses_real is False"),
+    (ReadsRealScoresWhenGiven(), "real_scores",
+     "generator_loss changes with real_scores ("),
+    (NoRealArgument(), "interface",
+     "generator_uses_real is True but generator_loss takes no real_scores"),
+    (RoundedLoss(), "differentiable",
+     "the gradient of discriminator_loss with respect to real_scores is None at random scores"),
+    (SignLoss(), "differentiable",
+     "the gradient of discriminator_loss with respect to real_scores is zero at random scores"),
+    (HalfwayGeneratorLoss(), "sign",
+     "generator_loss is not lower when the generated images score more like real ones: as "
+     "generated scores rise from 0.35 to 0.65"),
+    (NarrowTargetsLoss(), "sign",
+     "discriminator_loss is not lower when the discriminator separates real from generated "
+     "scores than when it scores them alike"),
+], ids=lambda x: type(x).__name__ if isinstance(x, Loss) else "")
+def test_losses_that_mean_the_wrong_thing_fail(loss, check, match):
+    message = _fails(check, match, check_loss, loss)
+    assert "\n" not in message
+
+
+def test_the_kit_notes_a_generator_loss_without_real_scores():
+    class OldSignature(HingeLoss):
+        def generator_loss(self, fake_scores, ctx):
+            return super().generator_loss(fake_scores, ctx)
+
+    report = check_loss(OldSignature())
+    assert report.passed == LOSS_CHECKS
+    assert report.notes == ("interface: generator_loss(fake_scores, ctx) takes no real_scores; "
+                            "the interface is generator_loss(fake_scores, ctx, "
+                            "real_scores=None): add real_scores=None so that any training loop "
+                            "that follows it can call this loss",)
+
+
 @pytest.mark.parametrize("loss, check, match", [
     (WrongSignGeneratorLoss(), "gradients", "do not describe a game"),
     (SharedLabelLoss(), "gradients", "do not describe a game"),
@@ -177,6 +334,14 @@ def test_the_wrong_sign_message_shows_the_gradients():
     message = _fails("gradients", "d generator_loss / fake_scores: 0.3333", check_loss,
                      WrongSignGeneratorLoss())
     assert "d discriminator_loss / real_scores: -0.3333" in message
+    assert message.endswith("discriminator_loss treats high scores as real but generator_loss "
+                            "rises as generated scores rise, so the generator would learn to "
+                            "look generated; expected the signs (-, +, -) (high scores mean "
+                            "real) or (+, -, +) (high scores mean generated); check the sign of "
+                            "generator_loss")
+    _fails("gradients", "discriminator_loss falls as real scores rise and falls as "
+                        "generated scores rise, so it does not set real against generated "
+                        "images", check_loss, SharedLabelLoss())
 
 
 # --- broken regularizers -----------------------------------------------------------------
@@ -338,3 +503,127 @@ def test_a_config_that_does_not_round_trip_fails_config():
             self.config["margin"] /= 2
 
     _fails("config", "differs at 'margin'", check_loss, Halving(margin=1.0))
+
+
+# --- check_strategy and shift-invariant losses -------------------------------------------
+
+class SizedGenerator(Generator):
+    """latent -> Dense -> tanh image of size x size x 1."""
+
+    name = "sized"
+    params = {"size": Param(int, 4, min=1)}
+    latent_dim = 3
+
+    @property
+    def image_shape(self):
+        return (self.config["size"], self.config["size"], 1)
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        size = self.config["size"]
+        z = keras.Input((3,))
+        x = layers.Dense(size * size, activation="tanh")(z)
+        return keras.Model(z, layers.Reshape((size, size, 1))(x))
+
+
+class PatchCritic(Discriminator):
+    """A linear critic that scores every pixel (1x1 convolutions) and averages: the bias of
+    its 'score' layer adds the same to every score."""
+
+    name = "patch"
+    params = {"size": Param(int, 4, min=1), "bias": Param(float, 0.0)}
+    output_activation = "linear"
+
+    @property
+    def image_shape(self):
+        return (self.config["size"], self.config["size"], 1)
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        size = self.config["size"]
+        image = keras.Input((size, size, 1))
+        x = layers.Conv2D(2, 1, activation="tanh")(image)
+        x = layers.Conv2D(1, 1, name="score", bias_initializer=keras.initializers.Constant(
+            self.config["bias"]))(x)
+        return keras.Model(image, layers.GlobalAveragePooling2D()(x))
+
+
+def _is_shift_note(note):
+    return (note.startswith("training: the discriminator's weight 'score/bias' stayed "
+                            "unchanged: its gradient is ")
+            and note.endswith("the loss is invariant to a constant shift of the score (the "
+                              "weight adds the same amount to every score, and the gradients "
+                              "of RelativisticAverageLoss with respect to the scores sum to "
+                              "zero)"))
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_a_relativistic_loss_trains_with_the_gan_strategy_whatever_the_model_size(size):
+    """RaGAN is shift-invariant: the score bias's gradient is zero up to float32 rounding,
+    which leaves it exactly unchanged for some sizes (2 here) and moves it for others (3)."""
+    report = check_strategy(GANStrategy(), SizedGenerator(size=size), PatchCritic(size=size),
+                            loss=RelativisticAverageLoss(), skip=["determinism", "resume"])
+    assert "training" in report.passed
+    assert all(_is_shift_note(note) for note in report.notes), report.notes
+
+
+class AlmostShiftInvariantLoss(WassersteinLoss):
+    """Wasserstein plus 1e-6 of the real scores' mean: a gradient for the score bias as
+    small as what float32 rounding leaves of cancelling terms, the same on every machine."""
+
+    def discriminator_loss(self, real_scores, fake_scores, ctx):
+        import tensorflow as tf
+
+        return (super().discriminator_loss(real_scores, fake_scores, ctx)
+                + 1e-6 * tf.reduce_mean(real_scores))
+
+
+def test_a_bias_with_a_rounding_sized_gradient_is_noted_and_the_strategy_not_blamed():
+    from gankit.plugin.manager import create
+
+    # SGD moves the bias, 1.0, by 1e-2 * 1e-6: nothing in float32, so it stays unchanged.
+    sgd = create("optimizer", {"type": "SGD", "learning_rate": 1e-2})
+    report = check_strategy(GANStrategy(), SizedGenerator(size=3), PatchCritic(size=3, bias=1.0),
+                            loss=AlmostShiftInvariantLoss(), optimizers=sgd,
+                            skip=["determinism", "resume"])
+    assert report.notes == (
+        "training: the discriminator's weight 'score/bias' stayed unchanged: its gradient is "
+        "1e-06, zero up to float32 rounding: the loss is invariant to a constant shift of the "
+        "score (the weight adds the same amount to every score, and the gradients of "
+        "AlmostShiftInvariantLoss with respect to the scores sum to zero)",)
+
+
+def test_an_unapplied_gradient_blames_the_strategy_and_a_flat_loss_blames_the_loss():
+    class NoDiscriminatorUpdate(GANStrategy):
+        def train_step(self, batch, models, ctx):
+            import tensorflow as tf
+
+            class Skip:
+                def minimize(self, tape, loss):
+                    return tf.constant(0.0)
+
+            updates = {**models.updates, "discriminator": Skip()}
+            return super().train_step(batch, models._replace(updates=updates), ctx)
+
+    message = _fails("training", "unchanged although the gradient of the discriminator's loss "
+                                 "with respect to them is not zero", check_strategy,
+                     NoDiscriminatorUpdate(), SizedGenerator(size=3), PatchCritic(size=3),
+                     loss=HingeLoss(), skip=["determinism", "resume"])
+    assert "so the strategy is the likely cause, not HingeLoss: hand the discriminator's loss" \
+        in message
+
+    class FarBeyondTheMargins(HingeLoss):
+        """A hinge whose margins every score clears: no gradient at all."""
+
+        def discriminator_loss(self, real_scores, fake_scores, ctx):
+            return super().discriminator_loss(real_scores + 10.0, fake_scores - 10.0, ctx)
+
+    message = _fails("training", "is exactly zero although the scores depend on them, so the "
+                                 "loss (FarBeyondTheMargins: flat at these scores", check_strategy,
+                     GANStrategy(), SizedGenerator(size=3), PatchCritic(size=3),
+                     loss=FarBeyondTheMargins(), skip=["determinism", "resume"])
+    assert "is the likely cause, not the strategy" in message

@@ -117,9 +117,11 @@ def example(venv, tmp_path_factory) -> Path:
     return folder
 
 
-EXAMPLE_PARTS = (("generator", "upsampling"), ("discriminator", "conv_critic"),
-                 ("dataset", "shapes"), ("loss", "noisy_least_squares"),
-                 ("regularizer", "consistency"))
+EXAMPLE_PARTS = (("generator", "upsampling"), ("generator", "styled"),
+                 ("discriminator", "conv_critic"), ("dataset", "shapes"),
+                 ("loss", "noisy_least_squares"), ("loss", "relativistic_average"),
+                 ("regularizer", "consistency"), ("callback", "fooled_share"),
+                 ("metric", "density_coverage"), ("feature_extractor", "thumbnail"))
 
 
 def test_gankit_plugins_shows_the_example_plugins_components(venv, example):
@@ -140,24 +142,44 @@ def test_gankit_plugins_shows_the_example_plugins_components(venv, example):
     assert all(p["status"] == "loaded" for p in data["plugins"]), data["plugins"]
 
     text = venv.gankit("plugins").stdout
-    assert ("example          gankit-example 0.3.0  loaded: generator upsampling, discriminator "
-            "conv_critic, dataset shapes, loss noisy_least_squares, regularizer consistency"
-            ) in text
+    assert ("example          gankit-example 0.3.0  loaded: generator upsampling, generator "
+            "styled, discriminator conv_critic, dataset shapes, loss noisy_least_squares, loss "
+            "relativistic_average, regularizer consistency, callback fooled_share, metric "
+            "density_coverage, feature_extractor thumbnail") in text
 
 
-def test_the_example_recipe_trains_a_few_steps_in_the_venv(venv, example, tmp_path):
-    recipe = example / "recipes" / "shapes_lsgan.yaml"
-    tiny = ["train.steps=3", "train.batch_size=4", "dataset.count=8", "generator.filters=8",
-            "discriminator.filters=8", "train.grid_size=2"]
-    args = ["run", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]
-    for item in tiny:
-        args += ["--set", item]
-    result = venv.gankit(*args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "Finished step 3" in result.stdout
-    assert (tmp_path / "run" / "generator.keras").is_file()
-    header = (tmp_path / "run" / "losses.csv").read_text().splitlines()[0].split(",")
-    assert {"d_loss", "g_loss", "d_consistency"} <= set(header)
+def test_the_plugins_own_parts_train_resume_and_load_in_fresh_processes(venv, example,
+                                                                       tmp_path):
+    # The styled generator has the plugin's own Keras layers and an Embedding, the loss is
+    # relativistic, the callback logs a column every few steps, the metric and extractor are
+    # the plugin's: every command below is a new process that knows the layers only through
+    # the plugin's gankit_keras_objects hook.
+    recipe = example / "recipes" / "shapes_styled.yaml"
+    run = tmp_path / "styled"
+    tiny = ["--set", "train.steps=4", "--set", "train.batch_size=8", "--set", "dataset.count=32",
+            "--set", "metrics.every=2", "--set", "metrics.samples=16",
+            "--set", "callbacks[0].every=2", "--set", "callbacks[0].samples=8",
+            "--set", "generator.filters=8", "--set", "discriminator.filters=8",
+            "--set", "train.grid_size=2", "--set", "train.precision=float32"]
+    first = venv.gankit("run", str(recipe), "--out", str(run), "--quiet", *tiny, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    longer = venv.gankit("resume", str(run), "--set", "train.steps=6", "--quiet", cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr[-3000:]
+    header, *rows = (run / "losses.csv").read_text().splitlines()
+    columns = header.split(",")
+    assert {"d_fooled", "coverage", "density"} <= set(columns) and len(rows) == 6
+    fooled = [row.split(",")[columns.index("d_fooled")] for row in rows]
+    assert [bool(v) for v in fooled] == [False, True, False, True, False, True]
+    best = venv.gankit("sample", str(run), "--best", "-n", "4", "--label", "square",
+                       "--out", str(tmp_path / "best.png"), cwd=tmp_path)
+    assert best.returncode == 0, best.stderr[-3000:]
+    assert (tmp_path / "best.png").is_file()
+    evaluated = venv.gankit("evaluate", str(run), "--best", "--reference",
+                            str(run / "recipe.yaml"), "--metric", "example:density_coverage",
+                            "--extractor", "example:thumbnail", "-n", "16", "--reference-n",
+                            "16", "--json", str(tmp_path / "evaluation.json"), cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "coverage" in evaluated.stdout and (tmp_path / "evaluation.json").is_file()
 
 
 def test_the_example_plugins_own_tests_pass_in_the_venv(venv, example):

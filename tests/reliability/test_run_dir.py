@@ -207,12 +207,30 @@ def test_columns_given_up_front_may_be_filled_later_and_survive_a_resume(tmp_pat
     with LossLog(path, ["d_loss", "g_loss", "gp"]) as log:
         log.write(1, {"d_loss": 0.5, "g_loss": 1.0})
         log.write(2, {"d_loss": 0.25, "g_loss": 2.0, "gp": 10.0})
-        with pytest.raises(ValueError, match="'r1' is not a column"):
-            log.write(3, {"d_loss": 0.5, "g_loss": 1.0, "r1": 3.0})
     assert path.read_bytes().decode() == _csv(["1,0.5,1,", "2,0.25,2,10"],
                                               header="step,d_loss,g_loss,gp")
     LossLog(path, ["d_loss", "g_loss", "gp"], resume_after=2).close()
     assert path.read_bytes().decode().count("\n") == 3
+
+
+def test_a_name_first_logged_later_becomes_a_column_and_survives_a_resume(tmp_path):
+    # A callback that logs a value on some steps only, without declaring it up front.
+    path = tmp_path / "losses.csv"
+    with LossLog(path, ["d_loss", "g_loss"]) as log:
+        log.write(1, {"d_loss": 0.5, "g_loss": 1.0})
+        log.write(2, {"d_loss": 0.25, "g_loss": 2.0, "d_acc": 0.75})
+        log.write(3, {"d_loss": 0.5, "g_loss": 1.0})
+    assert path.read_bytes().decode() == _csv(["1,0.5,1,", "2,0.25,2,0.75", "3,0.5,1,"],
+                                              header="step,d_loss,g_loss,d_acc")
+    # The next session declares only the first columns: the added one is kept.
+    with LossLog(path, ["d_loss", "g_loss"], resume_after=2) as log:
+        assert log.columns == ["step", "d_loss", "g_loss", "d_acc"]
+        log.write(3, {"d_loss": 0.125, "g_loss": 1.0, "d_acc": 0.5})
+    assert path.read_bytes().decode() == _csv(["1,0.5,1,", "2,0.25,2,0.75", "3,0.125,1,0.5"],
+                                              header="step,d_loss,g_loss,d_acc")
+    # A header that lacks a column this session writes is still refused.
+    with pytest.raises(CorruptRunFileError, match="has the columns"):
+        LossLog(path, ["d_loss", "g_loss", "gp"], resume_after=2)
 
 
 # --- run.json ---------------------------------------------------------------------------

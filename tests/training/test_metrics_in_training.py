@@ -82,3 +82,44 @@ def test_reference_samples_beyond_the_data_is_refused_before_the_run_directory(
     assert err[-1].startswith("gankit: error: metrics.reference_samples is 500 but the "
                               "training data holds 24 images")
     assert not run.exists()
+
+
+@pytest.fixture(autouse=True)
+def _reference_cache_in_tmp(tmp_path, monkeypatch):
+    """Training-time metrics cache the training data's features: here, not in ~/.cache."""
+    monkeypatch.setenv("GANKIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_a_run_with_metrics_caches_the_reference_features_and_the_next_run_reads_them(
+        tmp_path, classifier, capsys):
+    """Issue 21, item 6: the run said "(cached after the first run)" and never wrote the
+    cache, with every extractor (here the built-in keras_model)."""
+    import numpy as np
+
+    images = write_images(tmp_path / "images", count=8)
+    recipe = recipe_dict(images, train={"steps": 2, "checkpoint_every": 2})
+    recipe["metrics"] = {"use": ["fid"], "every": 2, "samples": 8,
+                         "extractor": {"type": "keras_model", "path": str(classifier)}}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert main(["run", str(path), "--out", str(tmp_path / "one"), "--quiet"]) == 0
+    first = capsys.readouterr().err
+    assert "computing the training data's features for fid" in first
+    entries = sorted((tmp_path / "cache" / "reference").glob("*.npz"))
+    assert len(entries) == 1 and entries[0].with_suffix(".json").is_file()
+    meta = json.loads(entries[0].with_suffix(".json").read_text())
+    assert meta["n"] == 8 and meta["protocol"]["type"] == "keras_model"
+    fid = [float(r["fid"]) for r in csv.DictReader((tmp_path / "one" / "losses.csv").open())
+           if r["fid"]]
+    # The second run reads the entry: features moved far away there move its FID.
+    with np.load(entries[0]) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["features"] = arrays["features"] + 100.0
+    np.savez(entries[0], **arrays)
+    assert main(["run", str(path), "--out", str(tmp_path / "two"), "--quiet"]) == 0
+    second = capsys.readouterr().err
+    assert "computing the training data's features" not in second
+    assert "the training data's features for fid come from the cache" in second
+    moved = [float(r["fid"]) for r in csv.DictReader((tmp_path / "two" / "losses.csv").open())
+             if r["fid"]]
+    assert moved[-1] > fid[-1] + 1000.0

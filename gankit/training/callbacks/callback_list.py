@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Mapping, TypeVar
 
+from gankit.errors import TrainingError
 from gankit.interfaces import Callback
 from gankit.interfaces.callbacks import RunContext
+from gankit.rundir.errors import one_line
 
 C = TypeVar("C", bound=Callback)
 
@@ -16,7 +18,10 @@ class CallbackList:
 
     :meth:`on_step_end` also calls every :meth:`~gankit.interfaces.Callback.on_checkpoint`
     when one of the callbacks wrote a checkpoint of that step (``run.last_checkpoint``
-    changed), and :meth:`on_close` closes every callback even when some fail to.
+    changed), and :meth:`on_close` closes every callback even when some fail to. A value a
+    callback adds to ``logs`` as a number of another type (a NumPy scalar, a 0-d tensor) is
+    turned into a Python float; anything else stops the run with a TrainingError naming the
+    callback and the value.
 
     Args:
         callbacks: in the order their hooks run.
@@ -53,6 +58,9 @@ class CallbackList:
         saved = self.run.last_checkpoint if self.run is not None else None
         for cb in self.callbacks:
             cb.on_step_end(step, logs)
+            for key, value in logs.items():
+                if type(value) is not float:
+                    logs[key] = _as_float(cb, step, key, value)
         if self.run is not None and self.run.last_checkpoint != saved:
             self.on_checkpoint(step)
 
@@ -72,3 +80,19 @@ class CallbackList:
                 cb.on_close()
             except Exception:  # noqa: BLE001 - closing must not hide the real outcome
                 pass
+
+
+def _as_float(callback: Callback, step: int, key: str, value: Any) -> float:
+    """A logged value as a Python float, or a TrainingError that names who logged it."""
+    try:
+        if getattr(value, "ndim", 0) == 0 and not isinstance(value, (str, bytes)):
+            return float(value)
+    except (TypeError, ValueError):
+        pass
+    name = getattr(callback, "name", "") or type(callback).__name__
+    shape = getattr(value, "shape", None)
+    what = f"{type(value).__name__} of shape {tuple(shape)}" if shape is not None else \
+        f"{type(value).__name__} {one_line(repr(value), 60)}"
+    raise TrainingError(f"callback '{name}' ({type(callback).__name__}) logged {key!r} at step "
+                        f"{step} ({what}): a logged value must be one number (a Python "
+                        f"float: float(value))")

@@ -23,7 +23,7 @@ class NoisyLeastSquaresLoss(Loss):
         return 0.5 * (tf.reduce_mean(tf.square(real_scores - real_targets))
                       + tf.reduce_mean(tf.square(fake_scores - fake_targets)))
 
-    def generator_loss(self, fake_scores, ctx):
+    def generator_loss(self, fake_scores, ctx, real_scores=None):
         import tensorflow as tf
 
         return 0.5 * tf.reduce_mean(tf.square(fake_scores - 1.0))

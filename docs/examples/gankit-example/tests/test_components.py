@@ -18,11 +18,14 @@ from gankit.testing import (
 TINY = {"height": 8, "width": 8, "channels": 1}
 
 
-def test_the_plugin_is_installed_and_registers_all_five_components():
-    check_plugin("example", provides={"generator": ["upsampling"],
+def test_the_plugin_is_installed_and_registers_every_component():
+    check_plugin("example", provides={"generator": ["upsampling", "styled"],
                                       "discriminator": ["conv_critic"], "dataset": ["shapes"],
-                                      "loss": ["noisy_least_squares"],
-                                      "regularizer": ["consistency"]})
+                                      "loss": ["noisy_least_squares", "relativistic_average"],
+                                      "regularizer": ["consistency"],
+                                      "callback": ["fooled_share"],
+                                      "metric": ["density_coverage"],
+                                      "feature_extractor": ["thumbnail"]})
 
 
 def test_generator():
