@@ -49,6 +49,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -203,6 +204,12 @@ class RunDir:
         if not os.access(ancestor, os.W_OK | os.X_OK):
             code = errno.EROFS if _read_only_fs(ancestor) else errno.EACCES
             raise self._creation_error(OSError(code, os.strerror(code)))
+        # os.access says yes to root everywhere, and /proc or /sys refuse even root: try.
+        try:
+            probe = tempfile.mkdtemp(prefix=".gankit-probe-", dir=ancestor)
+        except OSError as exc:
+            raise self._creation_error(exc) from None
+        os.rmdir(probe)
 
     def _creation_error(self, exc: OSError) -> GankitError:
         """One line saying why the run directory cannot be created."""

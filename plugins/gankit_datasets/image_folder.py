@@ -144,8 +144,10 @@ class ImageFolderDataset(ScaledDataset):
                                resize=self.config["on_size_mismatch"] == "resize")
 
     def preflight(self) -> None:
-        """The folder exists, is a folder and holds images (nothing is decoded)."""
-        self._list()
+        """The folder exists, is a folder and holds images, each a PNG or JPEG of the right
+        size by its header (nothing is decoded): a folder of junk is answered before
+        TensorFlow loads."""
+        self._check_files()
 
     def _folder(self) -> Path:
         folder = Path(self.config["path"]).expanduser()

@@ -483,9 +483,18 @@ def test_a_labelled_folder_passes_the_conformance_check(tmp_path):
     assert "source" in check_dataset(_dataset(tmp_path, labels=True)).passed
 
 
-def test_preflight_lists_without_decoding(tmp_path):
+def test_preflight_checks_the_headers_without_decoding(tmp_path):
     _save(tmp_path / "a.png", _random(0))
     (tmp_path / "b.png").write_bytes(b"\x89PNG damaged")
-    _dataset(tmp_path).preflight()  # only the listing: the damage is found when loading
+    # A damaged header is found before TensorFlow loads (gankit run calls preflight first).
     with pytest.raises(DatasetError, match="b.png is not a readable PNG or JPEG image"):
-        _dataset(tmp_path).source()
+        _dataset(tmp_path).preflight()
+    # Damage past a header is found when the images are decoded (load, or in training).
+    good = tmp_path / "good"
+    good.mkdir()
+    _save(good / "a.png", _random(0))
+    data = (tmp_path / "a.png").read_bytes()
+    (good / "c.png").write_bytes(data[:len(data) // 2])  # header intact, pixels cut off
+    _dataset(good).preflight()
+    with pytest.raises(DatasetError, match="c.png is not a readable PNG or JPEG image"):
+        _dataset(good).load()

@@ -225,3 +225,22 @@ def test_a_read_only_place_for_the_default_out_is_answered_before_tensorflow(
     finally:
         subprocess.run(["chattr", "-i", str(here)], capture_output=True)
         here.chmod(0o755)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_place_that_refuses_even_root_is_answered_before_tensorflow(recipe_file, tmp_path):
+    # os.access says yes to root everywhere; /proc refuses even root to make a folder.
+    result = gankit("run", recipe_file, "--out", "/proc/gankit-run",
+                    env=_no_tensorflow(tmp_path))
+    assert "cannot create the run directory /proc/gankit-run" in _one_line_error(result)
+
+
+def test_a_folder_of_junk_is_answered_before_tensorflow(recipe_file, tmp_path):
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.png").write_bytes(b"")  # named as an image, not one
+    (junk / "b.png").write_text("not an image either")
+    result = gankit("run", recipe_file, "--set", f"dataset.path={junk}", "--out",
+                    str(tmp_path / "run"), env=_no_tensorflow(tmp_path))
+    assert "a.png is empty (0 bytes), not a PNG or JPEG image" in _one_line_error(result)
+    assert not (tmp_path / "run").exists()
