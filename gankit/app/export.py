@@ -282,15 +282,12 @@ def _load(plan: ExportPlan):
         info["latent_dim"] = int(shapes[0].shape[-1])
         info["num_classes"] = 0 if len(shapes) == 1 else -1  # unknown count
         return model, info
-    from gankit.rundir.generators import load_generator, load_saved
+    from gankit.app.sample import load_model
 
     sp = plan.sample_plan
     generator = sp.recipe.create("generator")
     ema = sp.use_ema and sp.recipe.ema is not None
-    if sp.best:
-        model = load_saved(sp.run, sp.run.generator_in(sp.run.best_dir, ema))
-    else:
-        model = load_generator(sp.run, generator, sp.checkpoint, ema=ema)
+    model = load_model(sp, generator)
     info.update(latent_dim=generator.latent_dim, num_classes=generator.num_classes,
                 class_names=list(sp.class_names) if sp.class_names else None, ema=ema,
                 recipe={"name": sp.recipe.name, "digest": sp.recipe.digest()})

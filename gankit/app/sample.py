@@ -228,15 +228,22 @@ def _recover_best(run: RunDir) -> None:
         pass  # in use: its writer finishes the swap
 
 
+def load_model(plan: SamplePlan, generator=None):
+    """The Keras generator a plan names: ``best/``'s saved one, or the recipe's generator
+    (``generator``, the component, default: made from the recipe) with a checkpoint's
+    weights; the EMA copy when the plan asks for it and the run keeps one."""
+    generator = generator if generator is not None else plan.recipe.create("generator")
+    ema = plan.use_ema and plan.recipe.ema is not None
+    if plan.best:
+        return load_saved(plan.run, plan.run.generator_in(plan.run.best_dir, ema))
+    return load_generator(plan.run, generator, plan.checkpoint, ema=ema)
+
+
 def draw(plan: SamplePlan, progress: bool = False) -> Path:
     """Generate and write the grid a :class:`SamplePlan` describes."""
     generator = plan.recipe.create("generator")
     value_range = tuple(plan.recipe.create("dataset").value_range)
-    ema = plan.use_ema and plan.recipe.ema is not None
-    if plan.best:
-        model = load_saved(plan.run, plan.run.generator_in(plan.run.best_dir, ema))
-    else:
-        model = load_generator(plan.run, generator, plan.checkpoint, ema=ema)
+    model = load_model(plan, generator)
     rng = np.random.default_rng(plan.seed)
     h, w, c = generator.image_shape
     classes = generator.num_classes

@@ -57,16 +57,12 @@ def walk_latents(walks: int, steps: int, latent_dim: int, seed: int) -> np.ndarr
 
 def draw_walk(plan, walks: int, steps: int) -> Path:
     """Generate and write the walk of a checked :class:`gankit.app.sample.SamplePlan`."""
-    from gankit.rundir.generators import load_generator, load_saved
+    from gankit.app.sample import load_model
     from gankit.util.images import label_rows, save_png, to_uint8
 
     generator = plan.recipe.create("generator")
     value_range = tuple(plan.recipe.create("dataset").value_range)
-    ema = plan.use_ema and plan.recipe.ema is not None
-    if plan.best:
-        model = load_saved(plan.run, plan.run.generator_in(plan.run.best_dir, ema))
-    else:
-        model = load_generator(plan.run, generator, plan.checkpoint, ema=ema)
+    model = load_model(plan, generator)
     latents = walk_latents(walks, steps, generator.latent_dim, plan.seed)
     classes = generator.num_classes
     if classes:

@@ -96,7 +96,8 @@ def test_the_parts_train_with_the_built_in_strategy(gankit_plugins):
                    images=ShapesDataset(count=8, **TINY).load())
 
 
-@pytest.mark.parametrize("module", ["losses.py", "regularizers.py"])
+@pytest.mark.parametrize("module", ["losses.py", "regularizers.py", "relativistic.py",
+                                    "callbacks.py", "metrics.py", "extractors.py"])
 def test_writing_plugins_shows_this_very_code(module):
     here = Path(__file__).resolve().parents[1]
     guide = here.parents[1] / "writing-plugins.md"  # docs/ of a gankit checkout
