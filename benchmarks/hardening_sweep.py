@@ -418,6 +418,11 @@ def cases(base: Path, f: dict[str, Path]) -> list[Case]:
                                                     str(full / "s.png")], bound=SLOW,
                         check=lambda p: "a partial file was left" if any(
                             full.glob("s.png*")) else None))
+        out.append(Case("full disk: export --out", [GANKIT, "export", run, "--format", "keras",
+                                                    "--out", str(full / "g.keras")], bound=SLOW,
+                        check=lambda p: "a partial export was left" if any(
+                            full.glob("*g.keras*")) or any(full.glob(".tmp-export-*"))
+                        else None))
         out.append(Case("full disk: new-plugin --dir", [GANKIT, "new-plugin", "fullp", "--dir",
                                                         str(full)],
                         check=lambda p: "a partial plugin was left" if (

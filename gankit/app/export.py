@@ -210,7 +210,11 @@ def export(plan: ExportPlan) -> dict:
     try:
         staged = work / plan.out.name
         if plan.format == "keras":
-            wrapped.save(staged)
+            try:
+                wrapped.save(staged)
+            except OSError as exc:
+                raise GankitError(f"cannot write {plan.out}: {exc.strerror or exc}; choose "
+                                  f"another --out") from None
         else:
             fmt = {"saved_model": "tf_saved_model"}.get(plan.format, plan.format)
             _quiet_export(wrapped, staged, fmt)
