@@ -259,6 +259,10 @@ def _model_checks(component, run: CheckRun, inputs: Callable[[int], np.ndarray],
                      + (f": with num_classes {component.num_classes} it takes [{_INPUT[role]}, "
                         f"labels]" if component.num_classes else ""))
         built["model"] = model
+        if "save" not in run.skip and _has_own_classes(model):
+            # `save` will load it in a fresh process: start that one's TensorFlow import
+            # now, on the other core, while the checks in between run here.
+            _FreshLoader.for_here()
 
     def shapes():
         import keras
@@ -559,6 +563,14 @@ def load(folder, name):
     with open(folder + "/result.json", "w") as f:
         json.dump(result, f)
 
+# What every load does first (import Keras, ask the plugins for their Keras objects), done
+# before the first request, so a worker started early has it behind it when one comes.
+try:
+    from gankit.plugin.keras_objects import declared_objects
+    declared_objects()
+except Exception:
+    pass  # the first load meets the same problem and reports it
+
 for line in sys.stdin:
     request = json.loads(line)
     load(request["folder"], request["name"])
@@ -566,6 +578,7 @@ for line in sys.stdin:
 """
 
 _FRESH_TIMEOUT_S = 300
+_VOLATILE_ENV = ("PYTEST_CURRENT_TEST",)
 
 
 class _FreshLoader:
@@ -582,7 +595,9 @@ class _FreshLoader:
         import os
         import sys
 
-        env = dict(os.environ)
+        # pytest names the running test in the environment: that changes with every test
+        # and must not cost a new process (and a TensorFlow import) per test.
+        env = {k: v for k, v in os.environ.items() if k not in _VOLATILE_ENV}
         # The same sys.path as here, so the same distributions (and plugins) are installed.
         env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -635,6 +650,13 @@ class _FreshLoader:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def _has_own_classes(model) -> bool:
+    """Whether the model or one of its layers is of a class that is not Keras' own, as
+    :func:`gankit.plugin.keras_objects.saved_objects` finds in its saved file."""
+    layers = [model, *model._flatten_layers(include_self=False, recursive=True)]
+    return any(type(layer).__module__.split(".")[0] != "keras" for layer in layers)
 
 
 def _load_in_fresh_process(folder: str, path: str, x: Any, expected: np.ndarray,

@@ -287,3 +287,23 @@ def test_a_model_of_keras_layers_only_needs_no_second_process(tmp_path):
     keras.Model(z, keras.layers.Dense(3, activation="relu")(
         keras.layers.Embedding(4, 2)(keras.ops.cast(z, "int32")))).save(path)
     assert saved_objects(path) == []
+
+
+def test_the_fresh_load_worker_is_shared_by_the_tests_of_a_session(monkeypatch):
+    # pytest names the running test in the environment; a new name must not start a new
+    # worker (and its TensorFlow import) for every test that checks a saved model.
+    from gankit.testing.models import _FreshLoader
+
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/a.py::test_one (call)")
+    first = _FreshLoader.for_here()
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/b.py::test_two (call)")
+    try:
+        assert _FreshLoader.for_here() is first
+        assert "PYTEST_CURRENT_TEST" not in first_env(first)
+    finally:
+        first.close()
+
+
+def first_env(worker) -> dict:
+    key = next(k for k, w in type(worker)._workers.items() if w is worker)
+    return dict(key)
