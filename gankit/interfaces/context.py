@@ -10,7 +10,10 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from gankit.util.graph import plain_python
 
+
+@plain_python
 def name_key(name: str) -> int:
     """A stable 31-bit number for a part's name (the same in every process and version)."""
     return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
@@ -35,23 +38,27 @@ class StepContext:
         self.step = step
         self.name = name
 
+    @plain_python
     def key(self, name: str) -> Any:
         """The key of the sub-stream ``name``: an int64 tensor ``(2,)``."""
         import tensorflow as tf
 
         return tf.random.experimental.stateless_fold_in(self.seed, name_key(name))
 
+    @plain_python
     def child(self, name: str) -> StepContext:
         """The stream of the part ``name`` of this one (independent of every other name)."""
         path = f"{self.name}/{name}" if self.name else name
         return StepContext(self.key(name), self.step, path)
 
+    @plain_python
     def normal(self, name: str, shape, dtype: str = "float32") -> Any:
         """Standard normal numbers from the sub-stream ``name``."""
         import tensorflow as tf
 
         return tf.random.stateless_normal(shape, self.key(name), dtype=dtype)
 
+    @plain_python
     def uniform(self, name: str, shape, minval=0.0, maxval=1.0, dtype: str = "float32") -> Any:
         """Uniform numbers in ``[minval, maxval)`` from the sub-stream ``name``."""
         import tensorflow as tf
@@ -59,6 +66,7 @@ class StepContext:
         return tf.random.stateless_uniform(shape, self.key(name), minval=minval, maxval=maxval,
                                            dtype=dtype)
 
+    @plain_python
     def integers(self, name: str, shape, maxval: int) -> Any:
         """Uniform int32 numbers in ``[0, maxval)`` from the sub-stream ``name``."""
         import tensorflow as tf
@@ -70,6 +78,7 @@ class StepContext:
         return f"StepContext(name={self.name!r})"
 
 
+@plain_python
 def step_context(seed: int, step: Any) -> StepContext:
     """The root context of ``step`` in a run seeded with ``seed``."""
     import tensorflow as tf

@@ -19,6 +19,7 @@ import numpy as np
 
 from gankit.errors import DatasetError
 from gankit.interfaces.component import Component
+from gankit.util.graph import plain_python
 
 
 class Examples(NamedTuple):
@@ -162,6 +163,7 @@ def as_examples(loaded: Any, image_shape: tuple[int, int, int]) -> Examples:
     return Examples(images, labels)
 
 
+@plain_python
 def scale_uint8(pixels, value_range: tuple[float, float]):
     """uint8 pixels as float32 in ``value_range``, in the graph: bit for bit what
     ``gankit_datasets.scaling.scale_pixels`` computes in NumPy."""
@@ -195,6 +197,7 @@ class ArraySource(DataSource):
     def labels(self) -> np.ndarray | None:
         return self._labels
 
+    @plain_python
     def read(self, indices):
         import tensorflow as tf
 
@@ -207,6 +210,7 @@ class ArraySource(DataSource):
         return picked
 
 
+@plain_python
 def fail_unless(ok, *message):
     """An op that stops the ``tf.data`` pipeline when ``ok`` is false, with ``message``
     (Python strings and string tensors, joined) as a one-line

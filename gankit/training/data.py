@@ -20,8 +20,10 @@ import numpy as np
 from gankit.errors import DatasetError
 from gankit.interfaces import Batch, DataSource, Examples
 from gankit.interfaces.data import ArraySource
+from gankit.util.graph import plain_python
 
 
+@plain_python
 def batch_indices(step, *, n: int, batch_size: int, batches_per_step: int, seed: int,
                   shuffle: bool):
     """The example indices of ``step``: an int64 tensor ``(batches_per_step, batch_size)``."""

@@ -43,9 +43,11 @@ from gankit.interfaces.context import StepContext, step_context
 # imported here for the engine and for 0.4's import paths
 from gankit.recipe.distribute import COMMUNICATIONS, PARAMS, TYPES, check_distribute, check_train  # noqa: F401
 from gankit.training.cluster import WorkerRole, worker_role  # noqa: F401
+from gankit.util.graph import plain_python
 
 # -- gradients (called by gankit.training.updates) ------------------------------------------
 
+@plain_python
 def reduce_gradients(grads: list) -> tuple[list, list]:
     """``(global gradient, this replica's share for the optimizer)``.
 
@@ -87,21 +89,26 @@ class ReplicaStepContext(StepContext):
         self.replicas = replicas
         self.per_replica = per_replica
 
+    @plain_python
     def child(self, name: str) -> ReplicaStepContext:
         path = f"{self.name}/{name}" if self.name else name
         return ReplicaStepContext(self.key(name), self.step, path, self.replica, self.replicas,
                                   self.per_replica)
 
+    @plain_python
     def normal(self, name, shape, dtype="float32"):
         return self._slice(lambda s: StepContext.normal(self, name, s, dtype), shape)
 
+    @plain_python
     def uniform(self, name, shape, minval=0.0, maxval=1.0, dtype="float32"):
         return self._slice(lambda s: StepContext.uniform(self, name, s, minval, maxval, dtype),
                            shape)
 
+    @plain_python
     def integers(self, name, shape, maxval):
         return self._slice(lambda s: StepContext.integers(self, name, s, maxval), shape)
 
+    @plain_python
     def _slice(self, draw: Callable[[Any], Any], shape) -> Any:
         import tensorflow as tf
 
@@ -146,6 +153,7 @@ class Distribution:
         """Where the models, optimizers and every other variable are created."""
         return contextlib.nullcontext()
 
+    @plain_python
     def context(self, seed: int, step: Any) -> StepContext:
         """The root random stream of ``step`` (inside the step, per replica)."""
         return step_context(seed, step)
@@ -212,6 +220,7 @@ class ReplicatedDistribution(Distribution):
     def steps_per_call(self) -> int | None:
         return 1
 
+    @plain_python
     def context(self, seed: int, step: Any) -> StepContext:
         import tensorflow as tf
 

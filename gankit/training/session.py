@@ -20,6 +20,7 @@ from gankit.interfaces import (
     Regularizer,
     Strategy,
 )
+from gankit.util.graph import plain_python
 
 
 @dataclass
@@ -276,6 +277,7 @@ class TrainingSession:
             return self.distribution.steps_function(self)
         one = step if step is not None else self.step_function()
 
+        @plain_python
         def run_steps(first, batches):
             k = tf.shape(batches.images)[0]
             per_step = Batch(*(None if t is None else tf.TensorSpec(t.shape[1:], t.dtype)
@@ -316,6 +318,7 @@ class TrainingSession:
         model = self.ema.shadow if (use_ema and self.ema is not None) else self.generator
         conditional = self.parts.generator.num_classes > 0
 
+        @plain_python
         def sample(latents, labels=None):
             inputs = [latents, labels] if conditional else latents
             return tf.cast(model(inputs, training=False), tf.float32)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from gankit.interfaces import ModelUpdate
 from gankit.training.distribute import reduce_gradients
+from gankit.util.graph import plain_python
 
 
 class CoreModelUpdate(ModelUpdate):
@@ -54,6 +55,7 @@ class CoreModelUpdate(ModelUpdate):
         return {"loss_scale": self.loss_scaler.dynamic_scale,
                 "loss_scale_steps": self.loss_scaler.step_counter}
 
+    @plain_python
     def minimize(self, tape, loss):
         import tensorflow as tf
 
@@ -64,6 +66,7 @@ class CoreModelUpdate(ModelUpdate):
         self._apply(share)
         return tf.linalg.global_norm(grads)
 
+    @plain_python
     def _fill_missing(self, grads):
         import tensorflow as tf
 
@@ -71,6 +74,7 @@ class CoreModelUpdate(ModelUpdate):
 
     # -- loss scaling (mixed_float16) --------------------------------------------------
 
+    @plain_python
     def _minimize_scaled(self, tape, loss):
         """The gradient of ``scale * loss``; the scaler divides it by the scale, applies it
         if it is finite, and otherwise skips the update and halves the scale (it doubles it

@@ -13,6 +13,7 @@ import numpy as np
 
 from gankit import fail_unless, scale_uint8
 from gankit.interfaces import DataSource
+from gankit.util.graph import plain_python
 
 JPEG, PNG, PNG_GREY16 = 0, 1, 2
 """How a file is decoded (from its header): JPEG; PNG of 8 bits, or of 16 bits keeping the
@@ -46,9 +47,11 @@ class ImageFileSource(DataSource):
     def labels(self) -> np.ndarray | None:
         return self._labels
 
+    @plain_python
     def read(self, indices):
         return scale_uint8(self.read_pixels(indices), self.value_range)
 
+    @plain_python
     def read_pixels(self, indices):
         """The uint8 pixels ``(k, height, width, channels)`` of the files at ``indices``.
 
@@ -82,6 +85,7 @@ class ImageFileSource(DataSource):
         with tf.control_dependencies([check]):
             return tf.identity(pixels[:-1])
 
+    @plain_python
     def _decode(self, position, file, kind):
         import tensorflow as tf
 
@@ -106,6 +110,7 @@ class ImageFileSource(DataSource):
         return position, tf.ensure_shape(image, self.image_shape)
 
 
+@plain_python
 def _to_channels(image, channels: int):
     """Decoded pixels with 1-4 channels (grey, grey+alpha, RGB, RGBA) as ``channels``
     (1 or 3); alpha is dropped, as Pillow's ``convert`` does."""
@@ -125,6 +130,7 @@ def _to_channels(image, channels: int):
     return tf.cond(colour, grey, lambda: image[..., :1])
 
 
+@plain_python
 def _resize(image, height: int, width: int):
     """Bicubic resizing as Pillow does it: across, then down, rounding to 8 bits in between
     (one pass over both axes can differ from Pillow by over 10 levels on noisy images)."""

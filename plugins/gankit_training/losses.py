@@ -10,6 +10,7 @@ from __future__ import annotations
 from gankit import Param
 from gankit.errors import RecipeError
 from gankit.interfaces import Loss
+from gankit.util.graph import plain_python
 
 
 def _label_smoothing(target: str) -> Param:
@@ -18,12 +19,14 @@ def _label_smoothing(target: str) -> Param:
                      f"moves towards 1/2, to {target} (TF-GAN's and Keras' label_smoothing)")
 
 
+@plain_python
 def _float32(scores):
     import tensorflow as tf
 
     return tf.cast(scores, tf.float32)
 
 
+@plain_python
 def _batch_size(scores):
     """The static batch size if it is known, else the dynamic one."""
     import tensorflow as tf
@@ -89,6 +92,7 @@ class BCELoss(Loss):
     def expects(self) -> str:
         return "logit" if self.config["from_logits"] else "probability"
 
+    @plain_python
     def _bce(self, targets, scores):
         import keras
         import tensorflow as tf
@@ -96,6 +100,7 @@ class BCELoss(Loss):
         return tf.reduce_mean(keras.losses.binary_crossentropy(
             targets, scores, from_logits=self.config["from_logits"]))
 
+    @plain_python
     def discriminator_loss(self, real_scores, fake_scores, ctx):
         import tensorflow as tf
 
@@ -110,6 +115,7 @@ class BCELoss(Loss):
             real_targets += c["label_noise"] * noise[n_fake:]
         return self._bce(tf.concat([fake_targets, real_targets], 0), tf.concat([fake, real], 0))
 
+    @plain_python
     def generator_loss(self, fake_scores, ctx, real_scores=None):
         import tensorflow as tf
 
@@ -130,6 +136,7 @@ class NonSaturatingLoss(Loss):
     name = "non_saturating"
     params = {"label_smoothing": _label_smoothing("1 - s / 2")}
 
+    @plain_python
     def discriminator_loss(self, real_scores, fake_scores, ctx):
         import tensorflow as tf
 
@@ -141,6 +148,7 @@ class NonSaturatingLoss(Loss):
             on_real = (1.0 - 0.5 * s) * on_real + 0.5 * s * tf.nn.softplus(real)
         return tf.reduce_mean(on_real) + tf.reduce_mean(tf.nn.softplus(_float32(fake_scores)))
 
+    @plain_python
     def generator_loss(self, fake_scores, ctx, real_scores=None):
         import tensorflow as tf
 
@@ -158,12 +166,14 @@ class HingeLoss(Loss):
 
     name = "hinge"
 
+    @plain_python
     def discriminator_loss(self, real_scores, fake_scores, ctx):
         import tensorflow as tf
 
         return (tf.reduce_mean(tf.nn.relu(1.0 - _float32(real_scores)))
                 + tf.reduce_mean(tf.nn.relu(1.0 + _float32(fake_scores))))
 
+    @plain_python
     def generator_loss(self, fake_scores, ctx, real_scores=None):
         import tensorflow as tf
 
@@ -181,11 +191,13 @@ class WassersteinLoss(Loss):
 
     name = "wasserstein"
 
+    @plain_python
     def discriminator_loss(self, real_scores, fake_scores, ctx):
         import tensorflow as tf
 
         return tf.reduce_mean(_float32(fake_scores)) - tf.reduce_mean(_float32(real_scores))
 
+    @plain_python
     def generator_loss(self, fake_scores, ctx, real_scores=None):
         import tensorflow as tf
 
@@ -209,6 +221,7 @@ class LeastSquaresLoss(Loss):
                                   doc="the value the generator wants its images scored (c)"),
     }
 
+    @plain_python
     def discriminator_loss(self, real_scores, fake_scores, ctx):
         import tensorflow as tf
 
@@ -216,6 +229,7 @@ class LeastSquaresLoss(Loss):
         return (0.5 * tf.reduce_mean(tf.square(_float32(real_scores) - c["real_target"]))
                 + 0.5 * tf.reduce_mean(tf.square(_float32(fake_scores) - c["fake_target"])))
 
+    @plain_python
     def generator_loss(self, fake_scores, ctx, real_scores=None):
         import tensorflow as tf
 

@@ -708,6 +708,53 @@ def test_a_broken_strategy_fails_the_matching_check(strategy, check, match):
         assert message.endswith("failed the 'step' check: " + match + "(metrics, fake_images)")
 
 
+class CountingGenerator(TinyGenerator):
+    """Draws each build's initial weights from a seed it counts in Python: every fresh
+    session starts elsewhere, though a checkpoint read into one hides it."""
+
+    builds = 0
+
+    def build(self):
+        import keras
+        from keras import layers
+
+        CountingGenerator.builds += 1
+        init = keras.initializers.GlorotUniform(seed=CountingGenerator.builds)
+        z = keras.Input((self.latent_dim,))
+        x = layers.Dense(16, activation="tanh", kernel_initializer=init)(z)
+        return keras.Model(z, layers.Reshape((4, 4, 1))(x))
+
+
+def test_fresh_sessions_that_start_from_other_weights_fail_determinism():
+    # The session resume reads the checkpoint into agrees at step 2 (the checkpoint holds
+    # every weight); its fresh state does not, and that alone must fail determinism.
+    _fails("determinism", "two fresh sessions with the same seed differ after two steps in "
+                          "the metric ", check_strategy, GANStrategy(), CountingGenerator(),
+           TinyDiscriminator(), skip=["resume"])
+
+
+@pytest.mark.parametrize("strategy, sessions", [(GANStrategy(), 2), (UnseededStrategy(), 3),
+                                                (HiddenStateStrategy(), 3)],
+                         ids=["conforming", "unseeded", "hidden-state"])
+def test_a_conforming_strategy_costs_two_sessions_and_a_failing_one_three(
+        strategy, sessions, monkeypatch):
+    import gankit.testing.strategy as module
+
+    built = []
+    real = module._SessionRun.build
+
+    def counted(self):
+        built.append(self)
+        return real(self)
+
+    monkeypatch.setattr(module._SessionRun, "build", counted)
+    try:
+        check_strategy(strategy, TinyGenerator(), TinyDiscriminator())
+    except ConformanceError:
+        pass
+    assert len(built) == sessions
+
+
 def test_a_frozen_discriminator_fails_the_strategys_training():
     message = _fails("training", "the discriminator has frozen (untrainable) weights: ",
                      check_strategy, GANStrategy(), TinyGenerator(), FrozenDiscriminator())
