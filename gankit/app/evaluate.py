@@ -20,9 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from gankit.app.nearest import NearestPlan, NearestRequest, plan_nearest, run_nearest
 from gankit.errors import GankitError, RecipeError, did_you_mean
 from gankit.evaluation.features import DEFAULT_N, MAX_N, EvaluationResult
 from gankit.evaluation.features import evaluate as _score
+from gankit.evaluation.nearest import NearestResult
 from gankit.evaluation.per_class import check_per_class
 from gankit.evaluation.sources import DatasetSource, GeneratorSource, ImageFolderSource, ImageSource
 from gankit.interfaces import FeatureExtractor, Metric
@@ -43,6 +45,8 @@ class EvaluationPlan:
     reference_n: int | None
     seed: int
     json_path: Path | None
+    nearest: NearestPlan | None = None
+    """``--nearest K``'s memorisation check, when asked for."""
 
 
 def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | None = None,
@@ -50,12 +54,14 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
                     n: int | None = None, reference_n: int | None = None, seed: int = 0,
                     best: bool = False, value_range: Sequence[float] | None = None,
                     json_path: str | None = None, default_json: bool = True,
-                    registry: Any = None, use_ema: bool = True) -> EvaluationPlan:
+                    registry: Any = None, use_ema: bool = True,
+                    nearest: NearestRequest | None = None) -> EvaluationPlan:
     """Check a ``gankit evaluate`` request and build its parts, without TensorFlow.
 
     ``overrides`` are ``extractor.KEY=VALUE`` or ``METRIC.KEY=VALUE`` (for a metric named
     in ``metrics``); values are YAML. Relative file paths in them are relative to the
-    current directory.
+    current directory. ``nearest`` asks for the memorisation check too (``metrics`` may
+    then be empty; see :mod:`gankit.app.nearest`).
 
     Raises:
         GankitError: one line naming the argument: an unknown metric or extractor (with the
@@ -75,8 +81,12 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
         raise GankitError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
     if value_range is not None:
         _check_value_range(value_range)
-    if not metrics:
-        raise GankitError("name at least one metric, e.g. --metric fid")
+    if not metrics and nearest is None:
+        raise GankitError("name at least one metric, e.g. --metric fid (or ask for the "
+                          "memorisation check, --nearest K)")
+    if not metrics and json_path is not None:
+        raise GankitError("--json writes the metrics' values: give a --metric too (--nearest "
+                          "writes its numbers to nearest.json beside its panel)")
     for name in metrics:
         registry.get("metric", name, path="--metric")
     if len(set(metrics)) != len(metrics):
@@ -102,13 +112,21 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
                      for name, section in sections.items()]
     built_extractor.preflight()
 
-    needs_real = any(m.needs_real for m in built_metrics)
+    needs_real = any(m.needs_real for m in built_metrics) or nearest is not None
     if reference is None and needs_real:
-        wanting = ", ".join(m.name for m in built_metrics if m.needs_real)
+        wanting = ", ".join([m.name for m in built_metrics if m.needs_real]
+                            + (["--nearest"] if nearest is not None else []))
         raise GankitError(f"--reference is required for {wanting}: a folder of images or a "
                           f"recipe .yaml whose dataset to compare with")
     ref_source = _reference_source(reference, registry) if reference is not None and needs_real \
         else None
+    held_source = None
+    if nearest is not None and nearest.holdout is not None:
+        if Path(nearest.holdout).expanduser().resolve() == Path(reference).expanduser().resolve():
+            raise GankitError(f"--holdout {nearest.holdout} is the --reference itself: give "
+                              f"real images the generator did not train on, or leave "
+                              f"--holdout out to hold out a fifth of the reference")
+        held_source = _reference_source(nearest.holdout, registry, flag="--holdout")
     src = _source(source, best, value_range, registry, use_ema)
     check_per_class(src, ref_source, built_extractor, built_metrics)
     if n is None and isinstance(src, GeneratorSource):
@@ -121,6 +139,8 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
                               f"image(s) of each of the {len(src.class_names)} classes; give "
                               f"-n {each * len(src.class_names)} or more")
     _check_counts(src, ref_source, built_metrics, n, reference_n)
+    nearest_plan = None if nearest is None else \
+        plan_nearest(nearest, src, ref_source, held_source, reference_n)
     out = None
     if json_path is not None:
         out = Path(json_path)
@@ -129,12 +149,12 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
             raise GankitError(f"--json {out}: cannot write there; name a file in an existing "
                               f"folder")
         _check_writable(out.parent, "--json")
-    elif default_json and getattr(src, "run_dir", None) is not None:
+    elif default_json and built_metrics and getattr(src, "run_dir", None) is not None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = RunDir(src.run_dir).evaluation_file(stamp)
         _check_writable(out.parent, "the result (RUN_DIR/evaluation-<time>.json; or give --json)")
     return EvaluationPlan(src, ref_source, built_extractor, built_metrics, n, reference_n,
-                          seed, out)
+                          seed, out, nearest_plan)
 
 
 MAX_VALUE_RANGE = 1e6
@@ -208,7 +228,7 @@ def _create(spec, path: str):
         raise
 
 
-def _reference_source(reference: str, registry: Any) -> ImageSource:
+def _reference_source(reference: str, registry: Any, flag: str = "--reference") -> ImageSource:
     path = Path(reference).expanduser()
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         # Only the dataset section matters: a file with just `dataset:` is enough.
@@ -217,8 +237,8 @@ def _reference_source(reference: str, registry: Any) -> ImageSource:
 
         raw = load_raw(path)
         if "dataset" not in raw:
-            raise RecipeError("no 'dataset' section: --reference takes a recipe whose dataset "
-                              "to compare with", source=str(path))
+            raise RecipeError(f"no 'dataset' section: {flag} takes a recipe whose dataset "
+                              f"to compare with", source=str(path))
         spec = resolve(registry, "dataset", raw["dataset"], "dataset",
                        source=str(path)).with_absolute_paths(path.resolve().parent)
         try:
@@ -228,12 +248,12 @@ def _reference_source(reference: str, registry: Any) -> ImageSource:
             raise
         return DatasetSource(dataset, f"dataset {spec.type} of {path.absolute()}")
     if not path.exists():
-        raise GankitError(f"--reference: {path} does not exist; expected a folder of images "
+        raise GankitError(f"{flag}: {path} does not exist; expected a folder of images "
                           f"or a recipe .yaml whose dataset to use")
     if not path.is_dir():
-        raise GankitError(f"--reference: {path} is neither a folder of images nor a recipe "
+        raise GankitError(f"{flag}: {path} is neither a folder of images nor a recipe "
                           f".yaml")
-    return ImageFolderSource(path, what="--reference folder")
+    return ImageFolderSource(path, what=f"{flag} folder")
 
 
 def _source(source: str, best: bool, value_range: Sequence[float] | None,
@@ -280,3 +300,35 @@ def evaluate(source: str | os.PathLike, metrics: Sequence[str] = ("fid",), *,
 
         atomic.write_text(plan.json_path, result.to_json())
     return result
+
+
+def check_memorisation(source: str | os.PathLike, reference: str | os.PathLike,
+                       k: int = 4, *, holdout: str | os.PathLike | None = None,
+                       rows: int | None = None, n: int | None = None,
+                       out: str | os.PathLike | None = None, extractor: str = "inception_v3",
+                       overrides: Iterable[str] = (), reference_n: int | None = None,
+                       seed: int = 0, best: bool = False, use_ema: bool = True,
+                       value_range: Sequence[float] | None = None, batch_size: int = 64,
+                       cache: bool = True, progress: bool = False) -> NearestResult:
+    """The memorisation check of ``gankit evaluate SOURCE --nearest K``: each of ``n``
+    generated images' ``k`` nearest images of ``reference`` (what the generator trained on)
+    in the extractor's features and in pixels, against held-out real images' (``holdout``,
+    else a random fifth of ``reference``). The panel and its numbers are written to
+    ``out`` and the ``.json`` beside it (default for a run directory:
+    ``RUN_DIR/nearest.png``); the result's ``summary`` holds the numbers.
+
+    Raises:
+        GankitError: one line naming the argument, before TensorFlow loads where the input
+            alone decides it.
+    """
+    from gankit.app.train import plugins
+
+    request = NearestRequest(k, rows, n, None if holdout is None else str(holdout),
+                             None if out is None else str(out))
+    plan = plan_evaluation(str(source), [], reference=str(reference), extractor=extractor,
+                           overrides=overrides, reference_n=reference_n, seed=seed, best=best,
+                           value_range=value_range, registry=plugins().registry,
+                           use_ema=use_ema, nearest=request)
+    return run_nearest(plan.nearest, plan.source, plan.reference, plan.extractor, seed=seed,
+                       reference_n=reference_n, batch_size=batch_size, cache=cache,
+                       progress=progress)

@@ -14,6 +14,7 @@ the output path) is checked before TensorFlow loads.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -204,6 +205,56 @@ def export(plan: ExportPlan) -> dict:
     probe = np.zeros((1, info["latent_dim"]), np.float32)
     wrapped([probe, np.zeros((1,), np.int32)] if info["num_classes"] else probe)  # built
     plan.out.parent.mkdir(parents=True, exist_ok=True)
+    with _claimed(plan.out):
+        return _write(plan, wrapped, info)
+
+
+@contextlib.contextmanager
+def _claimed(out: Path):
+    """Hold ``out`` for this export: an ``flock`` on ``.NAME.lock`` beside it, so that a
+    second export to the same ``--out`` is refused instead of replacing this one's file
+    (or failing on its folder) at the end. The lock goes with the process, also a killed
+    one; a lock file left behind is taken over by the next export.
+
+    Raises:
+        GankitError: another export holds ``out``, or ``out`` exists (an export that
+            finished while this one was starting).
+    """
+    import os
+
+    path = out.parent / f".{out.name}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise GankitError(f"cannot write {out}: {exc.strerror or exc}; choose another "
+                          f"--out") from None
+    held = False
+    try:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; the check below still refuses most races
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise GankitError(f"another gankit export is writing {out}; wait for it to "
+                                  f"finish or choose another --out") from None
+        held = True
+        if out.exists() or out.is_symlink():
+            raise GankitError(f"{out} exists; remove it or choose another --out")
+        yield
+    finally:
+        if held:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        os.close(fd)  # drops the flock
+
+
+def _write(plan: ExportPlan, wrapped, info: dict) -> dict:
+    """Export ``wrapped`` to ``plan.out`` and write its card beside it; return the card."""
     # Written beside the target under another name, then moved: an interrupted export
     # leaves no half-written file under the name the card gives.
     work = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=plan.out.parent))
@@ -221,6 +272,8 @@ def export(plan: ExportPlan) -> dict:
         if plan.format == "litert":
             _check_litert(staged, info)
         card = _card(plan, info, wrapped, staged)
+        if plan.format == "keras":
+            _needs(card, staged)
         (work / "card.json").write_text(json.dumps(card, indent=2) + "\n")
         staged.rename(plan.out)
         card_path = _card_path(plan.out)
@@ -362,6 +415,24 @@ def _card(plan: ExportPlan, info: dict, wrapped, staged: Path) -> dict:
         "usage": [lines[0], draw, *lines[1:]],
         "sha256": _digest(staged),
     }
+
+
+def _needs(card: dict, staged: Path) -> None:
+    """A ``.keras`` export of a generator with a plugin's own layers loads only where that
+    plugin is installed (the other formats hold the layers' computation as ops): the card
+    says which classes and distributions, and loads it through gankit, which finds them."""
+    from gankit.plugin.keras_objects import distribution_of, saved_objects
+
+    needed = saved_objects(staged)
+    if not needed:
+        return
+    card["needs"] = [{"class": o.name, "saved_as": o.lookup_name, "module": o.module,
+                      "distribution": distribution_of(o)} for o in needed]
+    dists = sorted({n["distribution"] or n["module"] or n["class"] for n in card["needs"]})
+    card["usage"][0] = "import numpy as np, gankit"
+    card["usage"][2] = (f"model = gankit.load_keras_model('{card['file']}')  # its layers "
+                        f"come from {', '.join(dists)}: pip install it; keras.saving."
+                        f"load_model alone cannot find them")
 
 
 def _digest(path: Path | None) -> str | None:

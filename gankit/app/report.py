@@ -122,6 +122,7 @@ def render_report(run: RunDir) -> str:
         _header(run, name, fields.get("description"), status, log),
         "".join(f'<p class="note">{_e(n)}</p>' for n in notes),
         _results_section(run, status),
+        _nearest_section(run),
         _per_class_section(run, log),
         _curves_section(log),
         _grids_section(run.samples),
@@ -321,9 +322,11 @@ def _header(run: RunDir, name: str, description: str | None, status: dict,
              if status.get("error") else "")
     if state == "stopped" and status.get("stop_reason"):  # a time budget (train.max_minutes)
         error += f'<p class="note">Stopped: {_e(_fmt_value(status["stop_reason"]))}</p>'
-    nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("results", "Results"), ("curves", "Curves"), ("samples", "Samples"),
-        ("timings", "Timings"), ("machine", "Machine"), ("recipe", "Recipe")))
+    links = [("results", "Results"), ("curves", "Curves"), ("samples", "Samples"),
+             ("timings", "Timings"), ("machine", "Machine"), ("recipe", "Recipe")]
+    if run.nearest_info.is_file():
+        links.insert(1, ("nearest", "Nearest neighbours"))
+    nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in links)
     return (f'<header><h1>{_e(name)}</h1>'
             + (f'<p class="desc">{_e(description)}</p>' if description else "")
             + f'<p><span class="badge {badge}">{_e(state)}</span> <b>{_e(where)}</b> · '
@@ -350,6 +353,57 @@ def _results_section(run: RunDir, status: dict) -> str:
     return ('<section id="results"><h2>Results</h2>'
             + (f'<div class=cards>{"".join(blocks)}</div>' if blocks
                else "<p>No final values yet.</p>") + "</section>")
+
+
+def _nearest_section(run: RunDir) -> str:
+    """``gankit evaluate --nearest K``'s panel and the quantiles of its nearest distances;
+    empty when it has not been run."""
+    if not run.nearest_info.is_file():
+        return ""
+    try:
+        info = read_json(run.nearest_info, expect=dict)
+    except (OSError, UnsafeFileError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return (f'<section id="nearest"><h2>Nearest neighbours</h2><p class="note">'
+                f'{_e(run.NEAREST_INFO)} could not be read ({_e(reason)}).</p></section>')
+    try:
+        data = base64.b64encode(_grid_bytes(run.nearest_panel, run.path)).decode("ascii")
+        panel = (f'<figure class=panel><img alt="generated images and their nearest real '
+                 f'images" src="data:image/png;base64,{data}"></figure>')
+    except (OSError, UnsafeFileError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        panel = f'<p class="note">{_e(run.NEAREST)} is not shown ({_e(reason)}).</p>'
+    head = "".join(f"<th>{h}</th>" for h in ("space", "images", "min", "5%", "median",
+                                              "closer than held-out 5%"))
+    body = ""
+    for space in ("features", "pixels"):
+        values = info.get(space) if isinstance(info.get(space), dict) else {}
+        for label, key, share in (("generated", "generated", "suspiciously_close"),
+                                  ("held-out real", "held_out", "held_out_below_threshold")):
+            q = values.get(key) if isinstance(values.get(key), dict) else {}
+            fraction = values.get(share)
+            cells = [q.get("min"), q.get("p05"), q.get("median")]
+            body += (f"<tr><th>{_e(space if key == 'generated' else '')}</th><th>{label}</th>"
+                     + "".join(f"<td>{_e(_fmt_value(c))}</td>" for c in cells)
+                     + f"<td>{_e(_percent(fraction))}</td></tr>")
+    extractor = info.get("extractor") if isinstance(info.get("extractor"), dict) else {}
+    about = (f"The {_e(_fmt_value(info.get('k')))} nearest of {_e(_fmt_value(info.get('n_searched')))} "
+             f"reference images ({_e(_fmt_value(info.get('reference')))}) of each generated "
+             f"image ({_e(_fmt_value(info.get('source')))}), by L2 distance in the features of "
+             f"<code>{_e(_fmt_value(extractor.get('type')))}</code> and in pixels; the first "
+             f"{_e(_fmt_value(info.get('rows')))} of {_e(_fmt_value(info.get('n_generated')))} "
+             f"are shown. Held out: {_e(_fmt_value(info.get('held_out')))}. A memorising "
+             f"generator has many images closer to a training image than held-out real images "
+             f"come (the last column far above 5%); see docs/metrics.md.")
+    return (f'<section id="nearest"><h2>Nearest neighbours (<code>{_e(run.NEAREST)}</code>, '
+            f'{_e(_fmt_value(info.get("created")))})</h2><p>{about}</p>{panel}'
+            f'<table><tr>{head}</tr>{body}</table></section>')
+
+
+def _percent(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{100 * value:.1f}%"
+    return "—"
 
 
 def _per_class_section(run: RunDir, log: LossTable) -> str:
@@ -775,5 +829,6 @@ svg .metric{stroke:#c2571a;stroke-width:1.8}svg circle.metric{fill:#c2571a;strok
 .grids figure{margin:0;background:#fff;border:1px solid #e0e3e8;border-radius:6px;padding:6px}
 .grids img{width:100%;height:auto;display:block;image-rendering:pixelated}
 .grids figcaption{text-align:center;font-size:14px;font-weight:600;margin-top:4px}
+.panel{margin:8px 0;overflow:auto}.panel img{max-width:100%;height:auto;image-rendering:pixelated}
 footer{margin:30px 0 10px;color:#6b7386;font-size:13px}
 """

@@ -1,4 +1,5 @@
-"""``gankit evaluate SOURCE``: score generated images (:mod:`gankit.app.evaluate`)."""
+"""``gankit evaluate SOURCE``: score generated images (:mod:`gankit.app.evaluate`), and
+with ``--nearest K`` check them for memorised training images (:mod:`gankit.app.nearest`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import warnings
 
 from gankit.app.train import import_tensorflow_quietly, plugins, show_warning
 from gankit.errors import GankitError
+from gankit.evaluation.nearest import DEFAULT_N, DEFAULT_ROWS, MAX_K
 
 
 def add_parser(sub) -> None:
@@ -47,13 +49,28 @@ def add_parser(sub) -> None:
     evaluate.add_argument("--no-cache", action="store_true",
                           help="compute the reference features even if they are cached")
     evaluate.add_argument("--quiet", action="store_true", help="no progress lines")
+    nearest = evaluate.add_argument_group(
+        "memorisation check", "the K nearest --reference images of generated images, in the "
+        "extractor's features and in pixels, against held-out real images' (docs/metrics.md)")
+    nearest.add_argument("--nearest", type=int, metavar="K",
+                         help=f"the K nearest real images of each shown generated image (1 to "
+                              f"{MAX_K}); writes RUN_DIR/nearest.png and nearest.json")
+    nearest.add_argument("--nearest-rows", type=int, metavar="R",
+                         help=f"generated images shown in the panel (default {DEFAULT_ROWS})")
+    nearest.add_argument("--nearest-n", type=int, metavar="N",
+                         help=f"generated images whose nearest distances are summarised "
+                              f"(default {DEFAULT_N}; the first R are shown)")
+    nearest.add_argument("--holdout", metavar="REFERENCE",
+                         help="real images the generator did not train on (a folder or a "
+                              "recipe .yaml); default: a random fifth of --reference")
+    nearest.add_argument("--nearest-out", metavar="FILE.png",
+                         help="where the panel goes, FILE.json beside it (default for a run "
+                              "directory: RUN_DIR/nearest.png)")
     evaluate.set_defaults(func=command)
 
 
 def command(args) -> int:
     from gankit.app.evaluate import plan_evaluation
-    from gankit.evaluation.features import evaluate
-    from gankit.util import atomic
 
     if not 1 <= args.batch_size <= 4096:
         raise GankitError(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
@@ -61,7 +78,8 @@ def command(args) -> int:
                            extractor=args.extractor, overrides=args.overrides, n=args.n,
                            reference_n=args.reference_n, seed=args.seed, best=args.best,
                            value_range=args.value_range, json_path=args.json,
-                           registry=plugins().registry, use_ema=not args.no_ema)
+                           registry=plugins().registry, use_ema=not args.no_ema,
+                           nearest=_nearest_request(args))
     import_tensorflow_quietly()
 
     def show(message, category, *rest, **kwargs) -> None:
@@ -73,9 +91,51 @@ def command(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = show
-        result = evaluate(plan.source, plan.reference, plan.extractor, plan.metrics, plan.n,
-                          plan.seed, reference_n=plan.reference_n, batch_size=args.batch_size,
-                          cache=not args.no_cache, progress=not args.quiet)
+        if plan.metrics:
+            _metrics(plan, args)
+        if plan.nearest is not None:
+            _nearest(plan, args)
+    return 0
+
+
+def _nearest_request(args):
+    from gankit.app.nearest import NearestRequest
+
+    if args.nearest is None:
+        given = [flag for flag, value in (("--nearest-rows", args.nearest_rows),
+                                          ("--nearest-n", args.nearest_n),
+                                          ("--holdout", args.holdout),
+                                          ("--nearest-out", args.nearest_out))
+                 if value is not None]
+        if given:
+            raise GankitError(f"{given[0]} is an option of the memorisation check: give "
+                              f"--nearest K too")
+        return None
+    return NearestRequest(args.nearest, args.nearest_rows, args.nearest_n, args.holdout,
+                          args.nearest_out)
+
+
+def _nearest(plan, args) -> None:
+    from gankit.app.nearest import run_nearest, summary_lines
+
+    result = run_nearest(plan.nearest, plan.source, plan.reference, plan.extractor,
+                         seed=plan.seed, reference_n=plan.reference_n,
+                         batch_size=args.batch_size, cache=not args.no_cache,
+                         progress=not args.quiet)
+    print("\n".join(summary_lines(result)))
+    print(f"wrote {plan.nearest.png} and {plan.nearest.json.name}"
+          + (" (shown in report.html by gankit report)"
+             if getattr(plan.source, "run_dir", None) is not None
+             and plan.nearest.png.parent == plan.source.run_dir else ""))
+
+
+def _metrics(plan, args) -> None:
+    from gankit.evaluation.features import evaluate
+    from gankit.util import atomic
+
+    result = evaluate(plan.source, plan.reference, plan.extractor, plan.metrics, plan.n,
+                      plan.seed, reference_n=plan.reference_n, batch_size=args.batch_size,
+                      cache=not args.no_cache, progress=not args.quiet)
     for name, value in result.values.items():
         print(f"{name:<20} {value:.6g}")
     protocol = result.protocol
@@ -90,4 +150,3 @@ def command(args) -> int:
             raise GankitError(f"cannot write {plan.json_path}: {exc.strerror or exc}; choose "
                               f"another --json") from None
         print(f"wrote {plan.json_path}")
-    return 0

@@ -117,14 +117,15 @@ def compute_features(source: ImageSource, extractor: FeatureExtractor, n: int, *
 
 def reference_features(reference: ImageSource, extractor: FeatureExtractor, n: int | None = None,
                        *, cache: ReferenceCache | None = None, batch_size: int = BATCH_SIZE,
-                       progress: bool = True, before_computing: Callable[[], None] | None = None
-                       ) -> tuple[Features, bool, int]:
+                       progress: bool = True, before_computing: Callable[[], None] | None = None,
+                       label: str = "features of the reference") -> tuple[Features, bool, int]:
     """The features of the first ``n`` reference images (all when None), from the cache
     when it holds them, else computed and cached.
 
     Args:
         before_computing: called once when the features are not in the cache, before they
             are computed (e.g. to say that this takes a while).
+        label: what the progress line calls this pass.
 
     Returns:
         The features, whether they came from the cache, and ``n``.
@@ -151,7 +152,7 @@ def reference_features(reference: ImageSource, extractor: FeatureExtractor, n: i
     if before_computing is not None:
         before_computing()
     features = compute_features(reference, extractor, n, batch_size=batch_size,
-                                progress=progress, label="features of the reference")
+                                progress=progress, label=label)
     if key is not None:
         cache.store(key, features, {
             "protocol": dict(protocol), "n": n, "reference": reference.description,

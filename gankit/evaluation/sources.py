@@ -307,6 +307,13 @@ class GeneratorSource(ImageSource):
             self.description = f"run {run.path} {run.BEST}/{found.name}"
             self._loader = lambda: _load_keras(found)
             return
+        from gankit.rundir.checkpoints import CheckpointStore
+
+        saved = run.generator_in(run.path, ema)
+        if not CheckpointStore(run.checkpoints).steps() and not saved.is_file():
+            raise GankitError(f"{run.path} has no checkpoint and no {saved.name} yet: no "
+                              f"generator to draw images from (train it first, or wait for "
+                              f"its first checkpoint)")
         self.description = f"run {run.path} ({'EMA generator' if ema else 'generator'}, " \
                            f"latest weights)"
 

@@ -312,6 +312,18 @@ def _who_should(obj: SavedObject, declared: KerasObjects, plugins: LoadedPlugins
             f"provides it (its {HOOK} hook declares it)")
 
 
+def distribution_of(obj: SavedObject, plugins: LoadedPlugins | None = None) -> str | None:
+    """The distribution (``pip install`` name) that provides ``obj``'s module: the plugin's
+    whose code lives in that package, else any installed one that ships it; None if none.
+    """
+    loaded = plugins if plugins is not None else default_plugins()
+    owner = _plugin_of(obj.package, loaded)
+    if owner is not None:
+        return owner.distribution
+    dists = _distributions_of(obj.package)
+    return dists[0] if dists else None
+
+
 def _plugin_of(package: str | None, plugins: LoadedPlugins) -> PluginInfo | None:
     """The plugin whose entry point or components live in ``package``, else the one whose
     distribution provides it."""

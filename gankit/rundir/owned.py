@@ -26,8 +26,8 @@ OWNED_NAMES = frozenset({
 })
 """Top-level entries of a run directory that only the run writes (files or folders)."""
 
-OWNED_PATTERNS = ("evaluation-*.json", "*.bak-*", ".tmp-*", "samples/grid_*.png",
-                  "samples/generated_*.png", "samples/real_*.png")
+OWNED_PATTERNS = ("evaluation-*.json", "nearest.png", "nearest.json", "*.bak-*", ".tmp-*",
+                  "samples/grid_*.png", "samples/generated_*.png", "samples/real_*.png")
 """Relative paths, as glob patterns, that the run or ``gankit evaluate`` writes."""
 
 

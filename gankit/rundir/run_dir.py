@@ -15,6 +15,7 @@
       best/                with a metrics section: the best generator so far (+ best.json)
       snapshots/           with a snapshot callback: minute_<M>/, step_<N>/ (generators)
       evaluation-<time>.json  what ``gankit evaluate`` measured
+      nearest.png, nearest.json  ``gankit evaluate --nearest K``: the memorisation check
       report.html          the run's report
 
 Every one of these names is spelled here (``RunDir``'s constants and paths) and nowhere
@@ -81,6 +82,8 @@ class RunDir:
     SNAPSHOTS = "snapshots"
     REPORT = "report.html"
     EVALUATION = "evaluation-{stamp}.json"
+    NEAREST = "nearest.png"
+    NEAREST_INFO = "nearest.json"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -98,6 +101,10 @@ class RunDir:
         self.best_info = self.best_dir / self.BEST_INFO
         self.snapshots = self.path / self.SNAPSHOTS
         self.report_file = self.path / self.REPORT
+        self.nearest_panel = self.path / self.NEAREST
+        """``gankit evaluate --nearest K``'s panel of generated images and their nearest reals."""
+        self.nearest_info = self.path / self.NEAREST_INFO
+        """Its distances, beside the panel."""
 
     generator_in = staticmethod(generators.generator_in)
 

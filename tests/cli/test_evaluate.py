@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+from tiny import tiny_classifier
 
 from gankit.cli.main import main
 from gankit.evaluation.features import ImageFolderSource, ReferenceCache, evaluate
@@ -39,18 +40,10 @@ def _write_folder(folder, n, seed, brightness=0.0, size=SIZE):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    import keras
-
     root = tmp_path_factory.mktemp("evaluate")
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Conv2D(6, 3, activation="tanh")(inputs)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="probs")(x))
-    model.save(root / "clf.keras")
     return {"fake": _write_folder(root / "fake", 40, seed=1, brightness=30.0),
             "real": _write_folder(root / "real", 50, seed=2),
-            "classifier": root / "clf.keras"}
+            "classifier": tiny_classifier(root / "clf.keras", SIZE)}
 
 
 def run_cli(capsys, *args):

@@ -154,3 +154,20 @@ def test_an_output_that_exists_or_cannot_be_written_is_refused(run, tmp_path):
         plan_export(run, "keras", out=tmp_path / "file" / "g.keras")
     with pytest.raises(GankitError, match="recipe.yaml"):
         plan_export(run, "keras", out=run / "recipe.yaml")
+
+
+def test_a_second_export_to_the_same_out_is_refused_while_the_first_writes(run, tmp_path):
+    from gankit.app.export import _claimed, export
+
+    out = tmp_path / "g.keras"
+    plan = plan_export(run, "keras", out=out)
+    with _claimed(out):  # an export in progress (another process holds the same lock)
+        with pytest.raises(GankitError, match="another gankit export is writing .*g.keras; "
+                                              "wait for it to finish or choose another --out"):
+            export(plan)
+        assert not out.exists()
+    card = export(plan)  # once the first is done, the name is free again
+    assert out.is_file() and card["format"] == "keras"
+    assert not (tmp_path / ".g.keras.lock").exists()
+    with pytest.raises(GankitError, match="g.keras exists; remove it"):
+        export(plan)  # planned before the first finished: refused, not overwritten

@@ -307,3 +307,56 @@ def test_the_fresh_load_worker_is_shared_by_the_tests_of_a_session(monkeypatch):
 def first_env(worker) -> dict:
     key = next(k for k, w in type(worker)._workers.items() if w is worker)
     return dict(key)
+
+
+EXPORTED = """
+import sys, numpy as np
+z = np.load(sys.argv[2])
+if sys.argv[3] == "saved_model":
+    import tensorflow as tf
+    loaded = tf.saved_model.load(sys.argv[1])  # kept: its functions need its variables
+    out = loaded.serve(z).numpy()
+    assert "gankit" not in sys.modules
+else:
+    import gankit
+    gankit.default_plugins()
+    out = np.asarray(gankit.load_keras_model(sys.argv[1])(z))
+np.save(sys.argv[4], out)
+"""
+
+
+def test_a_generator_with_a_plugins_layer_exports_and_runs_elsewhere(install, tmp_path):
+    import json
+    import os
+
+    import numpy as np
+
+    from gankit.app.export import export, plan_export
+    from gankit.util.images import to_uint8
+
+    site = install(hook=True)
+    from pixelnorm_example.generator import PixelNormGenerator
+
+    model = PixelNormGenerator().build()
+    model.save(tmp_path / "pixelnorm.keras")
+    z = np.random.default_rng(3).standard_normal((8, 4)).astype(np.float32)
+    np.save(tmp_path / "z.npy", z)
+    expected = to_uint8(np.asarray(model(z, training=False)), (-1.0, 1.0))
+    plain = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    for fmt, out, env in [("saved_model", tmp_path / "sm", plain),  # no plugin needed
+                          ("keras", tmp_path / "out.keras", site.env())]:
+        card = export(plan_export(tmp_path / "pixelnorm.keras", fmt, out=out))
+        done = subprocess.run([sys.executable, "-c", EXPORTED, str(out), str(tmp_path / "z.npy"),
+                               fmt, str(tmp_path / f"{fmt}.npy")], capture_output=True,
+                              text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        got = np.load(tmp_path / f"{fmt}.npy")
+        assert got.dtype == np.uint8 and np.abs(got.astype(int) - expected).max() <= 1, fmt
+        if fmt == "saved_model":
+            assert "needs" not in card
+    card_file = json.loads((tmp_path / "out.keras.model.json").read_text())
+    assert card_file["needs"] == [{"class": "PixelNorm", "saved_as": "pixelnorm_example>PixelNorm",
+                                   "module": "pixelnorm_example.layers",
+                                   "distribution": "gankit-pixelnorm"}]
+    assert card_file["usage"][2].startswith("model = gankit.load_keras_model('out.keras')  # its "
+                                            "layers come from gankit-pixelnorm: pip install it")
