@@ -1,8 +1,10 @@
 """Fixtures shared across the suite: a tiny real-format CIFAR-10 folder, and folders of
 random PNGs."""
 
+import fcntl
 import os
 import pickle
+import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -61,3 +63,64 @@ def write_image_folder(folder, count, size, seed=0):
 def make_image_folder():
     """``write_image_folder`` for module-scoped fixtures."""
     return write_image_folder
+
+
+@pytest.fixture(scope="session")
+def build_once(tmp_path_factory):
+    """``build_once(name, make)``: the folder ``name``, filled by ``make(folder)`` once per
+    test session and shared by all pytest-xdist workers (the first to ask builds it under a
+    file lock; the others wait for it). Expensive artefacts -- trained reference runs, a
+    venv -- are built once instead of once per worker. Never modify what it returns: copy it.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder above the workers' popen-gwN folders
+    root = root / "built-once"
+    root.mkdir(exist_ok=True)
+
+    def build(name, make):
+        folder, done = root / name, root / f"{name}.done"
+        with open(root / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a build that failed part way
+                folder.mkdir()
+                make(folder)  # built where it stays: run directories record their path
+                done.write_text("")
+        return folder
+
+    return build
+
+
+# Test files whose tests take longest (seconds of test time, summed, from a full run): they
+# start first, so that no minute-long test begins last and leaves the other xdist worker
+# idle at the end. Only whole files move (their module fixtures are set up once), and the
+# order inside a file is kept.
+SLOW_FIRST = [
+    "tests/distribute/test_multi_worker.py",  # one 80-s test
+    "tests/plugins_api/test_fresh_venv.py",
+    "tests/reliability/test_kill_and_resume.py",
+    "tests/distribute/test_mirrored.py",
+    "tests/test_end_to_end.py",
+    "tests/reliability/test_hardening3.py",
+    "tests/reliability/test_hardening.py",
+    "tests/cli/test_sweep.py",
+    "tests/reliability/test_failures.py",
+    "tests/plugins_api/test_conformance_builtins.py",
+    "tests/training/test_precision.py",
+]
+
+
+@pytest.hookimpl(trylast=True)  # after any shuffling plugin: a stable sort keeps its order
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    root = config.rootpath
+
+    def place(item):
+        try:
+            name = item.path.relative_to(root).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(name, len(rank))
+
+    items.sort(key=place)

@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 from reliability_kit import finish, start_gankit, write_images, write_recipe
 
+# The session-scoped data, recipes and reference runs are built once for all xdist workers
+# (``build_once``): each reference fixture trains two tiny runs, 30-40 s a worker.
 
 @pytest.fixture(scope="session")
-def images(tmp_path_factory) -> Path:
-    return write_images(tmp_path_factory.mktemp("data") / "images")
+def images(build_once) -> Path:
+    return build_once("images", lambda folder: write_images(folder / "images")) / "images"
 
 
 @pytest.fixture(scope="session")
-def recipe_file(tmp_path_factory, images) -> Path:
-    return write_recipe(tmp_path_factory.mktemp("recipes") / "tiny.yaml", images)
+def recipe_file(build_once, images) -> Path:
+    return build_once("recipes-tiny",
+                      lambda folder: write_recipe(folder / "tiny.yaml", images)) / "tiny.yaml"
 
 
 def _two_runs(folder: Path, recipe: Path) -> tuple[Path, Path]:
@@ -30,9 +33,10 @@ def _two_runs(folder: Path, recipe: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def reference_runs(tmp_path_factory, recipe_file) -> tuple[Path, Path]:
+def reference_runs(build_once, recipe_file) -> tuple[Path, Path]:
     """Two uninterrupted runs of the tiny recipe, in separate processes at the same time."""
-    return _two_runs(tmp_path_factory.mktemp("reference"), recipe_file)
+    folder = build_once("reference", lambda folder: _two_runs(folder, recipe_file))
+    return folder / "run", folder / "twin"
 
 
 @pytest.fixture(scope="session")
@@ -53,17 +57,20 @@ FULL = {"regularizers": [{"type": "r1", "gamma": 1.0, "every": 2}],
 
 
 @pytest.fixture(scope="session")
-def full_recipe_file(tmp_path_factory, images) -> Path:
+def full_recipe_file(build_once, images) -> Path:
     """The tiny recipe with EMA, lazy R1, DiffAugment and two discriminator updates."""
     import yaml
     from reliability_kit import recipe_dict
 
-    path = tmp_path_factory.mktemp("recipes") / "full.yaml"
-    path.write_text(yaml.safe_dump({**recipe_dict(images), **FULL}, sort_keys=False))
-    return path
+    def make(folder):
+        (folder / "full.yaml").write_text(
+            yaml.safe_dump({**recipe_dict(images), **FULL}, sort_keys=False))
+
+    return build_once("recipes-full", make) / "full.yaml"
 
 
 @pytest.fixture(scope="session")
-def full_reference_runs(tmp_path_factory, full_recipe_file) -> tuple[Path, Path]:
+def full_reference_runs(build_once, full_recipe_file) -> tuple[Path, Path]:
     """Two uninterrupted runs of the recipe with every part."""
-    return _two_runs(tmp_path_factory.mktemp("full"), full_recipe_file)
+    folder = build_once("full", lambda folder: _two_runs(folder, full_recipe_file))
+    return folder / "run", folder / "twin"
