@@ -36,10 +36,12 @@ class Venv:
     ``.pth`` files, such as an editable install of gankit, are not run).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
         self.bin = path / "bin"
         self.python = str(self.bin / "python")
+        if not create:  # one made before (by another test process of this session)
+            return
         self._create(with_pip=False)
         if self.run(self.python, "-m", "pip", "--version").returncode != 0:
             self._create(with_pip=True)  # no pip among the running Python's packages
@@ -89,18 +91,22 @@ def _copy(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Venv:
-    """A fresh venv with gankit installed from (a copy of) this checkout."""
-    root = tmp_path_factory.mktemp("fresh")
-    env = Venv(root / "venv")
-    source = root / "gankit-src"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        if (REPO / name).exists():
-            shutil.copy(REPO / name, source / name)
-    for name in ("gankit", "plugins"):
-        _copy(REPO / name, source / name)
-    env.pip_install(str(source))
+def venv(build_once) -> Venv:
+    """A fresh venv with gankit installed from (a copy of) this checkout; made once per
+    session and shared by the xdist workers (``build_once``)."""
+
+    def make(root: Path) -> None:
+        env = Venv(root / "venv")
+        source = root / "gankit-src"
+        source.mkdir()
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (REPO / name).exists():
+                shutil.copy(REPO / name, source / name)
+        for name in ("gankit", "plugins"):
+            _copy(REPO / name, source / name)
+        env.pip_install(str(source))
+
+    env = Venv(build_once("fresh", make) / "venv", create=False)
     where = env.run(env.python, "-c", "import gankit, gankit_dcgan, gankit_training; "
                                       "print(gankit.__file__); print(gankit_dcgan.__file__); "
                                       "print(gankit_training.__file__)")
@@ -110,11 +116,13 @@ def venv(tmp_path_factory) -> Venv:
 
 
 @pytest.fixture(scope="module")
-def example(venv, tmp_path_factory) -> Path:
+def example(venv, build_once) -> Path:
     """The example plugin, installed into the venv with a plain `pip install FOLDER`."""
-    folder = _copy(EXAMPLE, tmp_path_factory.mktemp("example") / "gankit-example")
-    venv.pip_install(str(folder))
-    return folder
+
+    def make(root: Path) -> None:
+        venv.pip_install(str(_copy(EXAMPLE, root / "gankit-example")))
+
+    return build_once("example", make) / "gankit-example"
 
 
 EXAMPLE_PARTS = (("generator", "upsampling"), ("generator", "styled"),
