@@ -22,9 +22,12 @@ def recipe_file(build_once, images) -> Path:
                       lambda folder: write_recipe(folder / "tiny.yaml", images)) / "tiny.yaml"
 
 
+TWO_RUNS = ("run", "twin")  # the folders of _two_runs
+
+
 def _two_runs(folder: Path, recipe: Path) -> tuple[Path, Path]:
     """Two uninterrupted runs of ``recipe``, in separate processes at the same time."""
-    runs = [folder / name for name in ("run", "twin")]
+    runs = [folder / name for name in TWO_RUNS]
     procs = [start_gankit("run", recipe, "--out", run, "--quiet") for run in runs]
     for proc in procs:
         out = finish(proc)
@@ -36,7 +39,7 @@ def _two_runs(folder: Path, recipe: Path) -> tuple[Path, Path]:
 def reference_runs(build_once, recipe_file) -> tuple[Path, Path]:
     """Two uninterrupted runs of the tiny recipe, in separate processes at the same time."""
     folder = build_once("reference", lambda folder: _two_runs(folder, recipe_file))
-    return folder / "run", folder / "twin"
+    return tuple(folder / name for name in TWO_RUNS)
 
 
 @pytest.fixture(scope="session")
@@ -73,4 +76,4 @@ def full_recipe_file(build_once, images) -> Path:
 def full_reference_runs(build_once, full_recipe_file) -> tuple[Path, Path]:
     """Two uninterrupted runs of the recipe with every part."""
     folder = build_once("full", lambda folder: _two_runs(folder, full_recipe_file))
-    return folder / "run", folder / "twin"
+    return tuple(folder / name for name in TWO_RUNS)
