@@ -6,8 +6,11 @@ from gankit import Param
 from gankit.errors import RecipeError, did_you_mean
 from gankit.interfaces import Augmenter
 
-POLICY_ITEMS = ("color", "translation", "cutout")
-"""The transformations DiffAugment can chain, in the paper's order."""
+POLICY_ITEMS = ("color", "translation", "cutout", "flip")
+"""The transformations DiffAugment can chain: the paper's three in its order, then ``flip``."""
+
+DEFAULT_POLICY = ("color", "translation", "cutout")
+"""The paper's policy, DiffAugment's default."""
 
 
 class NoAugment(Augmenter):
@@ -29,6 +32,11 @@ class DiffAugment(Augmenter):
       height and width in each direction, filling with zeros.
     - ``cutout``: zero a rectangle ``cutout_ratio`` of the height and width at a random
       centre (clipped at the borders).
+    - ``flip``: mirror left to right with probability 1/2 (ADA's ``xflip``; not in the
+      paper). On data whose mirror images are as likely as the images, such as photographs
+      of animals, it shows the discriminator twice the real images it would see, and the
+      generator cannot learn to lean one way, as the mirrored and unmirrored images are
+      judged alike.
 
     Every step is made of TensorFlow ops that pass the gradient on to the images, so the
     generator learns through the augmentation.
@@ -36,9 +44,9 @@ class DiffAugment(Augmenter):
 
     name = "diffaugment"
     params = {
-        "policy": Param(list, list(POLICY_ITEMS), item_type=str,
+        "policy": Param(list, list(DEFAULT_POLICY), item_type=str,
                         doc="the transformations to apply, in order: any of color, "
-                            "translation, cutout"),
+                            "translation, cutout, flip"),
         "translation_ratio": Param(float, 0.125, min=0.0, max=0.5,
                                    doc="largest shift as a fraction of the image size"),
         "cutout_ratio": Param(float, 0.5, min=0.0, max=1.0,
@@ -73,8 +81,10 @@ class DiffAugment(Augmenter):
                 images = _color(images, ctx)
             elif item == "translation":
                 images = _translation(images, ctx, c["translation_ratio"])
-            else:
+            elif item == "cutout":
                 images = _cutout(images, ctx, c["cutout_ratio"])
+            else:
+                images = _flip(images, ctx)
         return images
 
 
@@ -143,3 +153,10 @@ def _cutout(images, ctx, ratio):
     hole = inside[0][:, :, None] & inside[1][:, None, :]
     # A multiplicative mask: the gradient flows to every pixel that stays.
     return images * tf.cast(tf.logical_not(hole), images.dtype)[..., None]
+
+
+def _flip(images, ctx):
+    import tensorflow as tf
+
+    mirrored = ctx.uniform("flip", _per_image(images, 1, 1, 1)) < 0.5
+    return tf.where(mirrored, tf.reverse(images, axis=[2]), images)

@@ -260,6 +260,8 @@ def test_a_hand_edited_state_still_gives_a_table_and_files(tmp_path, capsys):
     ("benchmarks/frog_fast_sweep_base.yaml", "benchmarks/sweeps/frog_fast_amx.yaml"),
     ("benchmarks/sweeps/frog_fast_040.yaml", "benchmarks/sweeps/frog_fast_avx2_5min.yaml"),
     ("benchmarks/sweeps/frog_fast_040.yaml", "benchmarks/sweeps/frog_fast_avx2_15min.yaml"),
+    ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_steps.yaml"),
+    ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_round9.yaml"),
 ])
 def test_the_shipped_sweeps_plan(files, tmp_path, monkeypatch, base, trials):
     """Every trial of the frog_fast sweeps in benchmarks/sweeps/ is a recipe gankit accepts,

@@ -5,7 +5,7 @@ import pytest
 
 from gankit.errors import RecipeError
 from gankit.interfaces.context import step_context
-from gankit_training.augment import POLICY_ITEMS, DiffAugment, NoAugment
+from gankit_training.augment import DEFAULT_POLICY, POLICY_ITEMS, DiffAugment, NoAugment
 
 
 def ctx(step=3, seed=0):
@@ -111,6 +111,38 @@ def test_cutout_zeroes_one_rectangle_at_most_half_the_size():
         assert hole[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
 
 
+def test_flip_mirrors_about_half_the_images_left_to_right_and_leaves_the_rest():
+    x = images((64, 8, 8, 3), seed=4).numpy()
+    out = augment(DiffAugment(policy=["flip"]), x)
+    mirrored = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, x)]
+    kept = [np.array_equal(o, i) for o, i in zip(out, x)]
+    assert all(m != k for m, k in zip(mirrored, kept))  # each image one or the other
+    assert 16 <= sum(mirrored) <= 48
+
+
+def test_flip_passes_the_gradient_to_the_mirrored_pixel():
+    import tensorflow as tf
+
+    x = images((8, 4, 4, 1))
+    weights = tf.reshape(tf.range(8 * 16, dtype=tf.float32), (8, 4, 4, 1))
+    augmenter = DiffAugment(policy=["flip"])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = augmenter.augment(x, ctx())
+        total = tf.reduce_sum(out * weights)
+    grad = tape.gradient(total, x).numpy()
+    out = out.numpy()
+    for i in range(8):
+        mirrored = np.array_equal(out[i], x.numpy()[i, :, ::-1])
+        expected = weights.numpy()[i, :, ::-1] if mirrored else weights.numpy()[i]
+        np.testing.assert_array_equal(grad[i], expected)
+
+
+def test_the_default_policy_is_the_papers():
+    assert DiffAugment().config["policy"] == list(DEFAULT_POLICY) == ["color", "translation",
+                                                                       "cutout"]
+
+
 def test_color_is_an_affine_map_of_each_grey_image():
     x = images((4, 8, 8, 1)).numpy()
     out = augment(DiffAugment(policy=["color"]), x)
@@ -158,7 +190,7 @@ def test_diffaugment_compiles_with_an_unknown_batch_size():
 def test_policy_is_validated():
     with pytest.raises(RecipeError, match="unknown policy item 'colour' \\(did you mean "
                                           "'color'\\?\\); valid items: color, translation, "
-                                          "cutout") as caught:
+                                          "cutout, flip") as caught:
         DiffAugment(policy=["colour", "cutout"])
     assert caught.value.path == "augmenter.policy"
     with pytest.raises(RecipeError, match="'cutout' is listed twice") as caught:

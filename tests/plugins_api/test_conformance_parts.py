@@ -38,7 +38,7 @@ BUILTIN_REGULARIZERS = [GradientPenalty(), GradientPenalty(weight=1.0, target=0.
                         R1Penalty(), R2Penalty(gamma=0.1, every=16)]
 BUILTIN_AUGMENTERS = [NoAugment(), DiffAugment(), DiffAugment(policy=["color"]),
                       DiffAugment(policy=["translation"]), DiffAugment(policy=["cutout"]),
-                      DiffAugment(policy=[])]
+                      DiffAugment(policy=["flip"]), DiffAugment(policy=[])]
 
 
 def _fails(check, match, call, *args, **kwargs):
