@@ -19,6 +19,7 @@ checked before TensorFlow loads and before anything trains.
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
@@ -27,6 +28,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -42,6 +44,7 @@ from gankit.util.safe_read import UnsafeFileError, read_json
 STATE_FILE = "sweep.json"
 RESULTS_CSV = "results.csv"
 SCORES_CSV = "scores.csv"
+SETTINGS_CSV = "settings.csv"
 PAGE = "index.html"
 LOCK_FILE = ".sweep.lock"
 MAX_TRIALS = 1000
@@ -68,6 +71,9 @@ class Trial:
     batch_size: int = 0
     value_range: tuple[float, float] = (-1.0, 1.0)
     ema: bool = False
+    seed: int | None = None
+    fingerprint: str = ""  # the whole resolved recipe's digest (``digest`` leaves out the steps)
+    setting: str = ""   # the same without train.seed: the seeds of one setting share it
 
 
 @dataclass
@@ -285,6 +291,9 @@ def plan_sweep(base: str, trials_file: str, *, minutes: float, reference: str | 
                       recipe_path, overrides)
         trial.resolved = recipe.to_dict()
         trial.digest = recipe.digest()
+        trial.seed = recipe.train.seed
+        trial.fingerprint = _fingerprint(trial.resolved)
+        trial.setting = setting_digest(trial.resolved)
         trial.batch_size = recipe.train.batch_size
         trial.ema = recipe.ema is not None
         try:
@@ -300,6 +309,28 @@ def plan_sweep(base: str, trials_file: str, *, minutes: float, reference: str | 
               "seed": seed}
     return SweepPlan(base_path, trials_path, out_path, trials, config, reference_path,
                      extractor, list(extractor_overrides), n_eff, marks, split)
+
+
+def _fingerprint(resolved: dict[str, Any], *, drop_seed: bool = False) -> str:
+    recipe = json.loads(json.dumps(resolved, default=str))
+    if drop_seed and isinstance(recipe.get("train"), dict):
+        recipe["train"].pop("seed", None)
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def setting_digest(resolved: dict[str, Any]) -> str:
+    """A digest of a resolved recipe without its ``train.seed``: trials that differ only in
+    their seed share it, and the results group them (``settings.csv``)."""
+    return _fingerprint(resolved, drop_seed=True)[:16]
+
+
+def _changed(row: dict[str, Any], trial: Trial) -> bool:
+    """A recorded trial's recipe is not the trial's now. Rows of gankit 0.5.0 and later carry
+    the whole recipe's fingerprint (a change of ``train.steps`` counts); older ones only the
+    recipe's digest, which leaves the steps out."""
+    if isinstance(row.get("fingerprint"), str):
+        return row["fingerprint"] != trial.fingerprint
+    return row.get("digest") != trial.digest
 
 
 def _folder_dataset(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -446,11 +477,13 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
                               f"its trials would not compare: give another --out")
         for trial in plan.trials:
             row = state["trials"].get(trial.name)
-            if row and row.get("digest") != trial.digest and trial.name not in rerun \
+            if row and _changed(row, trial) and trial.name not in rerun \
                     and row.get("status") == "scored":
                 raise GankitError(f"trial {trial.name} changed since it ran (its recipe is not "
                                   f"the one in {out / 'runs' / trial.name}); give it a new "
                                   f"name, or pass --rerun {trial.name}")
+            if row and not _changed(row, trial) and not row.get("setting"):
+                row.update(setting=trial.setting, seed=trial.seed)  # scored by an older gankit
         if plan.split is not None:
             _make_split_folders(out / "data", plan.split)
         state["gankit_version"] = __version__
@@ -489,7 +522,8 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
                 if code != 0:
                     failed += 1
                     state["trials"][trial.name] = {"name": trial.name, "what": trial.what,
-                                                   "digest": trial.digest, "status": "failed",
+                                                   "digest": trial.digest, "fingerprint": trial.fingerprint,
+                        "status": "failed",
                                                    "error": f"gankit run exited {code}: {last}"}
                     _write_outputs(out, state, plan)
                     print(f"sweep: {trial.name}: failed (gankit run exited {code}: {last}); "
@@ -501,7 +535,8 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
             except GankitError as err:  # recorded; the next sweep scores it again
                 failed += 1
                 state["trials"][trial.name] = {"name": trial.name, "what": trial.what,
-                                               "digest": trial.digest, "status": "failed",
+                                               "digest": trial.digest, "fingerprint": trial.fingerprint,
+                        "status": "failed",
                                                "error": f"scoring: {err}"[:500]}
                 _write_outputs(out, state, plan)
                 print(f"sweep: {trial.name}: scoring failed: {err}", file=sys.stderr)
@@ -513,7 +548,7 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
                         f"{row['scores']['end']['trained']['fid']:.2f}")
         _write_outputs(out, state, plan)
     if not quiet:
-        print(table(state, plan.trials))
+        print(report(state, plan.trials))
     print(f"results: {out / RESULTS_CSV}\npage:    {out / PAGE}")
     return 1 if failed else 0
 
@@ -617,7 +652,7 @@ def _score(trial: Trial, run_dir: Path, plan: SweepPlan) -> dict[str, Any]:
                                     value_range=trial.value_range)
         scores[folder.name] = at
     return {"name": trial.name, "what": trial.what, "digest": trial.digest,
-            "status": "scored", "recipe": str(trial.recipe_path), "overrides": trial.overrides,
+            "fingerprint": trial.fingerprint, "setting": trial.setting, "seed": trial.seed, "status": "scored", "recipe": str(trial.recipe_path), "overrides": trial.overrides,
             "steps": status.get("step"), "batch_size": trial.batch_size,
             "images_seen": (status.get("step") or 0) * trial.batch_size,
             "train_seconds": status.get("seconds"), "ema": trial.ema, "scores": scores,
@@ -714,6 +749,88 @@ def scores_csv(state: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
+def settings(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scored trials grouped by setting (trials that differ only in ``train.seed``), each
+    with the median, least and greatest FID of each generator over its seeds; best first (the
+    lower of the two medians). A trial recorded without a setting is a group of its own."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in _ordered(state):
+        if r.get("status") != "scored":
+            continue
+        setting = r.get("setting")
+        key = setting if isinstance(setting, str) and setting else f"trial {r.get('name')}"
+        groups.setdefault(key, []).append(r)
+    result = []
+    for key, rows in groups.items():
+        rows = sorted(rows, key=lambda r: (not _is_number(r.get("seed")),
+                                           r.get("seed") if _is_number(r.get("seed")) else 0))
+        entry: dict[str, Any] = {"setting": key, "trials": [r.get("name") for r in rows],
+                                 "seeds": [r.get("seed") for r in rows],
+                                 "what": rows[0].get("what", "")}
+        for generator in ("ema", "trained"):
+            values = []
+            for r in rows:
+                score = _scores(r).get("end", {}).get(generator)
+                if isinstance(score, dict) and _is_number(score.get("fid")):
+                    values.append(float(score["fid"]))
+            entry[generator] = ({"median": statistics.median(values), "min": min(values),
+                                 "max": max(values), "n": len(values)} if values else None)
+        result.append(entry)
+    return sorted(result, key=lambda e: min([e[g]["median"] for g in ("ema", "trained")
+                                             if e[g]] or [math.inf]))
+
+
+SETTINGS_COLUMNS = ["setting", "trials", "seeds", "n", "what", "median_fid_ema", "min_fid_ema",
+                    "max_fid_ema", "median_fid_trained", "min_fid_trained", "max_fid_trained"]
+
+
+def settings_csv(state: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SETTINGS_COLUMNS)
+    for e in settings(state):
+        cells = []
+        for generator in ("ema", "trained"):
+            stats = e[generator] or {}
+            cells += [f"{stats[k]:.4g}" if k in stats else "" for k in ("median", "min", "max")]
+        writer.writerow([e["trials"][0], " ".join(map(str, e["trials"])),
+                         " ".join("" if s is None else str(s) for s in e["seeds"]),
+                         len(e["trials"]), e["what"], *cells])
+    return buffer.getvalue()
+
+
+def _spread(stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return "–"
+    if stats["n"] == 1:
+        return f"{stats['median']:.2f}"
+    return f"{stats['median']:.2f} ({stats['min']:.2f}–{stats['max']:.2f})"
+
+
+def settings_table(state: dict[str, Any]) -> str:
+    """The settings tried with several seeds, as a Markdown table: the median FID of each
+    generator over the seeds, and its range. Empty when no setting has two seeds."""
+    groups = [e for e in settings(state) if len(e["trials"]) > 1]
+    if not groups:
+        return ""
+    lines = ["| setting | trials (seed) | FID (EMA), median (range) "
+             "| FID (trained G), median (range) |", "|---|---|---:|---:|"]
+    for e in groups:
+        trials = ", ".join(f"`{_cell(name)}` ({_cell(seed)})"
+                           for name, seed in zip(e["trials"], e["seeds"]))
+        lines.append(f"| {_cell(e['what'])} | {trials} | {_spread(e['ema'])} "
+                     f"| {_spread(e['trained'])} |")
+    return "\n".join(lines)
+
+
+def report(state: dict[str, Any], trials: Sequence[Trial] = ()) -> str:
+    """What the sweep prints at the end and ``--table`` prints: the trials' table, then, where
+    a setting ran with several seeds, the medians over its seeds."""
+    by_setting = settings_table(state)
+    return table(state, trials) + (f"\n\nBy setting, over its seeds:\n\n{by_setting}"
+                                   if by_setting else "")
+
+
 def _num(value: Any) -> str:
     return f"{value:.1f}" if _is_number(value) else ""
 
@@ -763,6 +880,17 @@ def page(state: dict[str, Any]) -> str:
                     f"<td>{esc(_fmt(end, 'ema', 'fid'))}</td>"
                     f"<td>{esc(_fmt(end, 'trained', 'fid'))}</td><td>{grids}</td></tr>")
     config = state.get("config", {})
+    by_setting = "".join(
+        f"<tr><td>{esc(str(e['what']))}</td><td>"
+        + ", ".join(f"<code>{esc(str(name))}</code> ({esc(str(seed))})"
+                    for name, seed in zip(e["trials"], e["seeds"]))
+        + f"</td><td>{esc(_spread(e['ema']))}</td><td>{esc(_spread(e['trained']))}</td></tr>"
+        for e in settings(state) if len(e["trials"]) > 1)
+    if by_setting:
+        by_setting = ("<h2>By setting, over its seeds</h2><table><tr><th>setting</th>"
+                      "<th>trials (seed)</th><th>FID (EMA), median (range)</th>"
+                      "<th>FID (trained G), median (range)</th></tr>" + by_setting
+                      + "</table>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' file:; style-src 'unsafe-inline'">
@@ -778,7 +906,7 @@ gankit {esc(str(state.get('gankit_version', '')))}.</p>
 <table><tr><th>trial</th><th>what</th><th>status</th><th>steps</th><th>FID (EMA)</th>
 <th>FID (trained G)</th><th>grids (seed 0)</th></tr>
 {''.join(rows)}
-</table></body></html>
+</table>{by_setting}</body></html>
 """
 
 
@@ -786,4 +914,5 @@ def _write_outputs(out: Path, state: dict[str, Any], plan: SweepPlan) -> None:
     atomic.write_text(out / STATE_FILE, json.dumps(state, indent=1, default=str) + "\n")
     atomic.write_text(out / RESULTS_CSV, results_csv(state))
     atomic.write_text(out / SCORES_CSV, scores_csv(state))
+    atomic.write_text(out / SETTINGS_CSV, settings_csv(state))
     atomic.write_text(out / PAGE, page(state))

@@ -51,13 +51,13 @@ def add_parser(sub) -> None:
 
 
 def command(args) -> int:
-    from gankit.app.sweep import default_out, plan_sweep, read_state, run_sweep, table
+    from gankit.app.sweep import default_out, plan_sweep, read_state, report, run_sweep
 
     if args.table:
         state = read_state(Path(args.out) if args.out else default_out(args.base))
         if state is None:
             raise GankitError("no sweep results there yet (give the sweep's --out)")
-        print(table(state))
+        print(report(state))
         return 0
     plan = plan_sweep(args.base, args.trials, minutes=args.minutes, reference=args.reference,
                       train=args.train, holdout=args.holdout, out=args.out, n=args.n,

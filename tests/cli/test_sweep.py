@@ -96,6 +96,11 @@ def test_a_tiny_sweep_trains_scores_and_continues(files, tmp_path, capsys):
             assert grid.size[0] > SIZE
     page = (out / "index.html").read_text()
     assert 'src="grids/ema-ema.png"' in page and "Content-Security-Policy" in page
+    # two settings of one seed each: settings.csv has a row for each, no medians are printed
+    settings = list(csv.DictReader((out / "settings.csv").open()))
+    assert sorted((r["trials"], r["seeds"], r["n"]) for r in settings) == \
+        [("base", "3", "1"), ("ema", "3", "1")]
+    assert "By setting" not in captured.out and "By setting" not in page
     assert main(["sweep", str(files / "base.yaml"), "--trials", "x", "--minutes", "1",
                  "--out", str(out), "--table"]) == 0
     assert "`ema`" in capsys.readouterr().out
@@ -103,6 +108,37 @@ def test_a_tiny_sweep_trains_scores_and_continues(files, tmp_path, capsys):
     code = main(sweep(files, out, "-n", "4"))
     assert code == 2
     assert "holds a sweep with other settings (n: 6 -> 4)" in capsys.readouterr().err
+
+
+def test_a_trial_whose_steps_changed_is_refused_until_rerun(files, tmp_path, capsys):
+    """Changing a scored trial's train.steps (which a recipe's digest leaves out, so that a run
+    can be extended) is a changed trial: refused in one line, and --rerun trains it again. A
+    row of an older sweep, without the whole recipe's fingerprint, is judged by its digest."""
+    out = tmp_path / "sweep"
+    trials = tmp_path / "trials.yaml"
+    trials.write_text(yaml.safe_dump({"base": {}}))
+    args = sweep(files, out)
+    args[args.index("--trials") + 1] = str(trials)
+    assert main(args) == 0
+    trials.write_text(yaml.safe_dump({"base": {"set": {"train.steps": 5}}}))
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("trial base changed since it ran (its recipe is not the one in "
+                        f"{out / 'runs' / 'base'}); give it a new name, or pass --rerun base")
+    assert len(err.splitlines()) == 1
+    assert main(args + ["--rerun", "base"]) == 0
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["trials"]["base"]["steps"] == 5
+    # as an older gankit wrote it: no fingerprint, setting or seed; the digest matches
+    row = state["trials"]["base"]
+    for key in ("fingerprint", "setting", "seed"):
+        row.pop(key)
+    (out / "sweep.json").write_text(json.dumps(state))
+    assert main(args) == 0
+    assert "base: done already" in capsys.readouterr().err
+    row = json.loads((out / "sweep.json").read_text())["trials"]["base"]
+    assert row["seed"] == 3 and row["setting"] and "fingerprint" not in row
 
 
 def test_a_trial_that_stopped_while_training_is_trained_again(files, tmp_path, capsys):
@@ -226,6 +262,70 @@ def test_sigint_to_the_sweep_stops_its_trial_and_the_next_sweep_trains_it_again(
     assert "slow" not in state["trials"]
 
 
+def _row(name, setting, seed, ema=None, trained=None, status="scored"):
+    end = {"step": 10}
+    for key, fid in (("ema", ema), ("trained", trained)):
+        if fid is not None:
+            end[key] = {"fid": fid, "kid": 0.1, "kid_std": 0.01}
+    return {"name": name, "what": f"what {name}", "status": status, "setting": setting,
+            "seed": seed, "steps": 10, "images_seen": 40, "scores": {"end": end}}
+
+
+def test_trials_that_differ_only_in_their_seed_are_summed_up_by_their_medians():
+    """settings.csv, the printed table and index.html give each setting's median FID over
+    its seeds and its range, best first; failed trials and singletons are not in the
+    medians' table, and a trial recorded without a setting is a setting of its own."""
+    from gankit.app import sweep as sweep_module
+
+    state = {"config": {}, "trials": {r["name"]: r for r in [
+        _row("a_seed2", "X", 2, ema=6.0, trained=9.0), _row("a", "X", 0, ema=5.0, trained=7.0),
+        _row("a_seed1", "X", 1, ema=8.0, trained=4.0),
+        _row("a_failed", "X", 3, ema=0.1, status="failed"),
+        _row("b", "Y", 0, trained=3.0), _row("b_seed1", "Y", 1, trained=5.0),
+        _row("c", None, 0, ema=1.0, trained=1.0), _row("d", ["garbled"], 0, ema=2.0)]}}
+    groups = sweep_module.settings(state)
+    assert [g["trials"] for g in groups] == [["c"], ["d"], ["b", "b_seed1"],
+                                             ["a", "a_seed1", "a_seed2"]]
+    a = groups[-1]
+    assert a["seeds"] == [0, 1, 2] and a["what"] == "what a"
+    assert a["ema"] == {"median": 6.0, "min": 5.0, "max": 8.0, "n": 3}
+    assert a["trained"] == {"median": 7.0, "min": 4.0, "max": 9.0, "n": 3}
+    assert groups[2]["ema"] is None and groups[2]["trained"]["median"] == 4.0
+    rows = list(csv.DictReader(sweep_module.settings_csv(state).splitlines(keepends=True)))
+    assert [(r["setting"], r["trials"], r["seeds"], r["n"]) for r in rows][-1] == \
+        ("a", "a a_seed1 a_seed2", "0 1 2", "3")
+    assert (rows[-1]["median_fid_ema"], rows[-1]["min_fid_ema"], rows[-1]["max_fid_trained"]) \
+        == ("6", "5", "9")
+    assert rows[2]["median_fid_ema"] == "" and rows[2]["median_fid_trained"] == "4"
+    lines = sweep_module.report(state).splitlines()
+    assert "By setting, over its seeds:" in lines
+    assert lines[-2:] == [
+        "| what b | `b` (0), `b_seed1` (1) | – | 4.00 (3.00–5.00) |",
+        "| what a | `a` (0), `a_seed1` (1), `a_seed2` (2) | 6.00 (5.00–8.00) "
+        "| 7.00 (4.00–9.00) |"]
+    page = sweep_module.page(state)
+    assert "By setting, over its seeds" in page and "6.00 (5.00–8.00)" in page
+    singles = {"config": {}, "trials": {"c": _row("c", "Z", 0, trained=1.0)}}
+    assert sweep_module.settings_table(singles) == ""
+    assert sweep_module.report(singles) == sweep_module.table(singles)
+
+
+def test_the_plan_gives_the_seeds_of_one_setting_one_digest(files, tmp_path):
+    from gankit.app.sweep import plan_sweep
+
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({
+        "a": {}, "a9": {"set": {"train.seed": 9}}, "b": {"set": {"train.steps": 5}},
+        "b9": {"set": {"train.steps": 5, "train.seed": 9}}}))
+    plan = plan_sweep(str(files / "base.yaml"), str(tmp_path / "t.yaml"), minutes=1,
+                      reference=None, train=str(files / "frogs"), holdout=0.5, n=6,
+                      extractor_overrides=[f"extractor.path={files / 'clf.keras'}"],
+                      out=str(tmp_path / "out"))
+    a, a9, b, b9 = plan.trials
+    assert (a.seed, a9.seed, b.seed, b9.seed) == (3, 9, 3, 9)
+    assert a.setting == a9.setting != b.setting == b9.setting
+    assert len({a.fingerprint, a9.fingerprint, b.fingerprint, b9.fingerprint}) == 4
+
+
 def test_a_hand_edited_state_still_gives_a_table_and_files(tmp_path, capsys):
     """--table, results.csv, scores.csv and index.html leave out what a garbled sweep.json
     holds instead of failing on it."""
@@ -254,6 +354,8 @@ def test_a_hand_edited_state_still_gives_a_table_and_files(tmp_path, capsys):
     scores = list(csv.reader(sweep_module.scores_csv(state).splitlines()))[1:]
     assert [(r[0], r[5]) for r in scores] == [("good", "3.5"), ("text", ""), ("bool", "")]
     assert "grids/good-trained.png" in sweep_module.page(state)
+    settings = list(csv.DictReader(sweep_module.settings_csv(state).splitlines(keepends=True)))
+    assert [(r["setting"], r["median_fid_trained"]) for r in settings][0] == ("good", "3.5")
 
 
 @pytest.mark.parametrize("base, trials", [
