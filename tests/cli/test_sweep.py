@@ -364,6 +364,7 @@ def test_a_hand_edited_state_still_gives_a_table_and_files(tmp_path, capsys):
     ("benchmarks/sweeps/frog_fast_040.yaml", "benchmarks/sweeps/frog_fast_avx2_15min.yaml"),
     ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_steps.yaml"),
     ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_round9.yaml"),
+    ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_round9_long.yaml"),
 ])
 def test_the_shipped_sweeps_plan(files, tmp_path, monkeypatch, base, trials):
     """Every trial of the frog_fast sweeps in benchmarks/sweeps/ is a recipe gankit accepts,
