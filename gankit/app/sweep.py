@@ -521,10 +521,8 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
                     raise KeyboardInterrupt
                 if code != 0:
                     failed += 1
-                    state["trials"][trial.name] = {"name": trial.name, "what": trial.what,
-                                                   "digest": trial.digest, "fingerprint": trial.fingerprint,
-                        "status": "failed",
-                                                   "error": f"gankit run exited {code}: {last}"}
+                    state["trials"][trial.name] = _failed(trial, f"gankit run exited {code}: "
+                                                                 f"{last}")
                     _write_outputs(out, state, plan)
                     print(f"sweep: {trial.name}: failed (gankit run exited {code}: {last}); "
                           f"see {out / 'logs' / (trial.name + '.log')}", file=sys.stderr)
@@ -534,10 +532,7 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
                 row = _score(trial, run_dir, plan)
             except GankitError as err:  # recorded; the next sweep scores it again
                 failed += 1
-                state["trials"][trial.name] = {"name": trial.name, "what": trial.what,
-                                               "digest": trial.digest, "fingerprint": trial.fingerprint,
-                        "status": "failed",
-                                               "error": f"scoring: {err}"[:500]}
+                state["trials"][trial.name] = _failed(trial, f"scoring: {err}"[:500])
                 _write_outputs(out, state, plan)
                 print(f"sweep: {trial.name}: scoring failed: {err}", file=sys.stderr)
                 continue
@@ -551,6 +546,12 @@ def run_sweep(plan: SweepPlan, *, only: Sequence[str] = (), rerun: Sequence[str]
         print(report(state, plan.trials))
     print(f"results: {out / RESULTS_CSV}\npage:    {out / PAGE}")
     return 1 if failed else 0
+
+
+def _failed(trial: Trial, error: str) -> dict[str, Any]:
+    """The row of a trial that failed: the next sweep tries it again."""
+    return {"name": trial.name, "what": trial.what, "digest": trial.digest,
+            "fingerprint": trial.fingerprint, "status": "failed", "error": error}
 
 
 def _say(quiet: bool, message: str) -> None:
@@ -652,7 +653,8 @@ def _score(trial: Trial, run_dir: Path, plan: SweepPlan) -> dict[str, Any]:
                                     value_range=trial.value_range)
         scores[folder.name] = at
     return {"name": trial.name, "what": trial.what, "digest": trial.digest,
-            "fingerprint": trial.fingerprint, "setting": trial.setting, "seed": trial.seed, "status": "scored", "recipe": str(trial.recipe_path), "overrides": trial.overrides,
+            "fingerprint": trial.fingerprint, "setting": trial.setting, "seed": trial.seed,
+            "status": "scored", "recipe": str(trial.recipe_path), "overrides": trial.overrides,
             "steps": status.get("step"), "batch_size": trial.batch_size,
             "images_seen": (status.get("step") or 0) * trial.batch_size,
             "train_seconds": status.get("seconds"), "ema": trial.ema, "scores": scores,
@@ -762,8 +764,7 @@ def settings(state: dict[str, Any]) -> list[dict[str, Any]]:
         groups.setdefault(key, []).append(r)
     result = []
     for key, rows in groups.items():
-        rows = sorted(rows, key=lambda r: (not _is_number(r.get("seed")),
-                                           r.get("seed") if _is_number(r.get("seed")) else 0))
+        rows = sorted(rows, key=lambda r: r["seed"] if _is_number(r.get("seed")) else math.inf)
         entry: dict[str, Any] = {"setting": key, "trials": [r.get("name") for r in rows],
                                  "seeds": [r.get("seed") for r in rows],
                                  "what": rows[0].get("what", "")}
