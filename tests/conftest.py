@@ -1,6 +1,7 @@
 """Fixtures shared across the suite: a tiny real-format CIFAR-10 folder, and folders of
 random PNGs."""
 
+import atexit
 import fcntl
 import os
 import pickle
@@ -9,7 +10,9 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Training with metrics caches reference features: never in the user's ~/.cache/gankit.
+# Each pytest process (and xdist worker) makes its own, and removes it when it exits.
 os.environ["GANKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="gankit-test-cache-")
+atexit.register(shutil.rmtree, os.environ["GANKIT_CACHE_DIR"], ignore_errors=True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

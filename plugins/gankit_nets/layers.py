@@ -42,6 +42,29 @@ def bn_relu(x, name: str):
     return layers.ReLU(name=f"{name}_relu")(batch_norm(x, name))
 
 
+def skip_excitation(low, high, name: str, sn=lambda layer: layer, initializer=None):
+    """FastGAN's skip-layer excitation (Liu et al. 2021): ``high * gate(low)``.
+
+    ``low`` is pooled to 4x4 (``<name>_pool``, when larger), a 4x4 valid convolution makes
+    one vector (``<name>_squeeze``), LeakyReLU 0.1, then a 1x1 convolution to ``high``'s
+    channels (``<name>_excite``) and a sigmoid give each channel of ``high`` a gain in
+    (0, 1) (``<name>_gate``), applied by ``<name>_scale``. ``initializer`` makes a new kernel
+    initializer per call (None: Keras' default).
+    """
+    from keras import layers
+
+    init = (lambda: initializer()) if initializer else (lambda: "glorot_uniform")
+    channels = high.shape[-1]
+    if low.shape[1] > 4:
+        low = layers.AveragePooling2D(low.shape[1] // 4, name=f"{name}_pool")(low)
+    g = sn(layers.Conv2D(channels, 4, padding="valid", kernel_initializer=init(),
+                         name=f"{name}_squeeze"))(low)
+    g = layers.LeakyReLU(0.1, name=f"{name}_lrelu")(g)
+    g = sn(layers.Conv2D(channels, 1, kernel_initializer=init(), name=f"{name}_excite"))(g)
+    g = layers.Activation("sigmoid", name=f"{name}_gate")(g)
+    return layers.Multiply(name=f"{name}_scale")([high, g])
+
+
 # --- class conditioning -------------------------------------------------------------------
 #
 # Built from standard Keras layers only, so that a saved conditional model loads with

@@ -200,3 +200,19 @@ def test_conditional_models_compute_embeddings_in_the_mixed_precision_dtype():
     assert gains.dtype == "bfloat16"
     scores = discriminator([images(2), labels(0, 2)], training=True)
     assert scores.shape == (2, 1) and np.isfinite(np.asarray(tf.cast(scores, tf.float32))).all()
+
+
+@pytest.mark.parametrize("component", [
+    DCGANGenerator(latent_dim=4, base_filters=2, num_classes=CLASSES, skip_excitation=True),
+    DCGANDiscriminator(base_filters=2, num_classes=CLASSES, multiscale=True),
+], ids=["generator_sle", "discriminator_multiscale"])
+def test_the_new_dcgan_options_combine_with_classes_and_bfloat16(component):
+    from gankit.testing import MODEL_CHECKS, check_discriminator, check_generator
+
+    check = check_generator if component.kind == "generator" else check_discriminator
+    assert {*MODEL_CHECKS, "label_input"} <= set(check(component).passed)
+    x = latents(2) if component.kind == "generator" else images(2)
+    with dtype_policy("mixed_bfloat16"):
+        model = build(component)
+        out = np.asarray(model([x, labels(0, 2)], training=False), dtype=np.float32)
+    assert np.isfinite(out).all() and out.shape[0] == 2

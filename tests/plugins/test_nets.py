@@ -178,6 +178,70 @@ def test_dcgan_upsampling_by_resize_then_convolution(mode):
         "Conv2DTranspose") == 3  # the default is the paper's
 
 
+@pytest.mark.parametrize("size, gated", [(32, {"sle16": (4, 16)}),
+                                         (64, {"sle16": (4, 16), "sle32": (8, 32)})])
+def test_dcgan_skip_layer_excitation_gates_the_later_stages(size, gated):
+    gen = tiny_dcgan_g(size, skip_excitation=True)
+    assert check_generator(gen).passed == MODEL_CHECKS
+    model = gen.build()
+    for name, (low, high) in gated.items():
+        # one gain in (0, 1) per channel of the stage at four times the resolution
+        gate = model.get_layer(f"{name}_gate").output
+        scale = model.get_layer(f"{name}_scale").output
+        assert tuple(gate.shape[1:3]) == (1, 1) and tuple(scale.shape[1:3]) == (high, high)
+        assert gate.shape[-1] == scale.shape[-1]
+        squeeze = model.get_layer(f"{name}_squeeze")
+        assert squeeze.kernel_size == (4, 4) and squeeze.padding == "valid"
+        assert tuple(squeeze.input.shape[1:3]) == (4, 4)  # a larger source is pooled to 4x4
+        if low > 4:
+            assert tuple(model.get_layer(f"{name}_pool").input.shape[1:3]) == (low, low)
+    assert ("sle32_pool" in [layer.name for layer in model.layers]) == (size == 64)
+    plain = tiny_dcgan_g(size).build()
+    assert not [layer for layer in plain.layers if layer.name.startswith("sle")]
+    assert model.output_shape == plain.output_shape
+    # the gate is live: shut (a sigmoid of -50), the 16x16 stage is zero, and every latent
+    # gives the same image
+    z = latents(4, 8)
+    assert np.asarray(model(z, training=False)).std(axis=0).max() > 0
+    bias = model.get_layer("sle16_excite").bias
+    bias.assign(np.full(bias.shape, -50.0, "float32"))
+    shut = np.asarray(model(z, training=False))
+    np.testing.assert_allclose(shut, np.broadcast_to(shut[:1], shut.shape), atol=1e-12)
+
+
+def test_dcgan_skip_layer_excitation_with_spectral_norm_wraps_its_convolutions():
+    model = tiny_dcgan_g(skip_excitation=True, spectral_norm=True).build()
+    wrapped, bare = spectral_normalized(model)
+    assert wrapped.count("Conv2D") == 2 and "Conv2D" not in bare
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_dcgan_multiscale_discriminator_sees_the_pooled_image(size):
+    disc = tiny_dcgan_d(size, multiscale=True)
+    assert check_discriminator(disc).passed == MODEL_CHECKS
+    model = disc.build()
+    steps = 3 if size == 32 else 4
+    for i in range(2, steps + 1):
+        pooled = model.get_layer(f"image_at{i}").output
+        joined = model.get_layer(f"down{i}_with_image").output
+        assert tuple(pooled.shape[1:]) == (size >> (i - 1), size >> (i - 1), 3)
+        assert joined.shape[-1] == 3 + 2 * 2 ** (i - 2)  # F 2: the features, then the image
+    assert "image_at1" not in [layer.name for layer in model.layers]
+    plain = tiny_dcgan_d(size).build()
+    assert model.count_params() - plain.count_params() == sum(
+        3 * 16 * 2 * 2 ** (i - 1) for i in range(2, steps + 1))
+    # a change in a 2x2 block's mean reaches the score by the pooled path too
+    x = images(2, size)
+    assert model(x, training=False).shape == (2, 1)
+
+
+def test_the_new_options_are_booleans_named_in_errors():
+    with pytest.raises(RecipeError, match=r"generator\.skip_excitation: expected true or false"):
+        check_params(DCGANGenerator.params, {"skip_excitation": "yes"}, "generator")
+    with pytest.raises(RecipeError, match=r"discriminator\.multiscale: expected true or false"):
+        check_params(DCGANDiscriminator.params, {"multiscale": 1}, "discriminator")
+
+
 @pytest.mark.parametrize("disc", [tiny_dcgan_d(), tiny_dcgan_d(64, spectral_norm=True),
                                   tiny_resnet_d(), tiny_resnet_d(spectral_norm=False)],
                          ids=["dcgan32", "dcgan64_sn", "resnet_sn", "resnet"])
@@ -188,9 +252,12 @@ def test_discriminators_pass_the_conformance_kit(disc):
 @pytest.mark.parametrize("component, inputs", [
     (tiny_dcgan_g(), latents(4, 8)),
     (tiny_resnet_g(), latents(4, 8)),
+    (tiny_dcgan_g(skip_excitation=True), latents(4, 8)),
     (tiny_dcgan_d(spectral_norm=True), images(4)),
+    (tiny_dcgan_d(multiscale=True), images(4)),
     (tiny_resnet_d(), images(4)),
-], ids=["dcgan_g", "resnet_g", "dcgan_d_sn", "resnet_d_sn"])
+], ids=["dcgan_g", "resnet_g", "dcgan_g_sle", "dcgan_d_sn", "dcgan_d_multiscale",
+        "resnet_d_sn"])
 def test_saved_models_load_and_give_identical_outputs(component, inputs, tmp_path):
     keras.utils.set_random_seed(3)
     model = component.build()
