@@ -53,7 +53,7 @@ def skip_excitation(low, high, name: str, sn=lambda layer: layer, initializer=No
     """
     from keras import layers
 
-    init = (lambda: initializer()) if initializer else (lambda: "glorot_uniform")
+    init = initializer or (lambda: "glorot_uniform")
     channels = high.shape[-1]
     if low.shape[1] > 4:
         low = layers.AveragePooling2D(low.shape[1] // 4, name=f"{name}_pool")(low)
