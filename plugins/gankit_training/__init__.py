@@ -7,7 +7,7 @@ import gankit
 
 @gankit.hookimpl
 def gankit_register_components(register):
-    from gankit_training.augment import DiffAugment, NoAugment
+    from gankit_training.augment import CoarseToFine, DiffAugment, NoAugment
     from gankit_training.losses import (
         BCELoss,
         HingeLoss,
@@ -22,5 +22,6 @@ def gankit_register_components(register):
 
     for component in (BCELoss, NonSaturatingLoss, HingeLoss, WassersteinLoss, LeastSquaresLoss,
                       GradientPenalty, R1Penalty, R2Penalty, NoAugment, DiffAugment,
+                      CoarseToFine,
                       *OPTIMIZERS, *SCHEDULES, GANStrategy, Snapshot):
         register(component)

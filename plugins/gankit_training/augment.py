@@ -88,6 +88,74 @@ class DiffAugment(Augmenter):
         return images
 
 
+class CoarseToFine(DiffAugment):
+    """A coarse-to-fine curriculum: the discriminator sees a low-resolution version of
+    every image first, then the full resolution faded in, as a progressively grown GAN
+    trains at 16x16 before 32x32 (Karras et al. 2018) and as StyleGAN3 blurs the
+    discriminator's images early in training.
+
+    For the first ``steps`` steps every image, real or generated, is resized down to
+    ``size`` x ``size`` (bilinear, antialiased: a low-pass filter) and back up to its own
+    size (bilinear), so the discriminator can judge only the coarse layout and the
+    generator is pushed to get that right first. Over the next ``fade_steps`` steps the
+    full-resolution image is blended in linearly (``(1 - a) * coarse + a * image``, ``a``
+    from 0 to 1), and from then on the images pass unchanged. Images no larger than
+    ``size`` pass unchanged throughout.
+
+    Unlike progressive growing it does not make the early steps cheaper: the models keep
+    their full size from the start. Any DiffAugment ``policy`` is applied after it
+    (``policy: [color, translation]``: the curriculum, then DiffAugment); with no policy the
+    transformation depends only on the step, not on random draws.
+    """
+
+    name = "coarse_to_fine"
+    params = {
+        "size": Param(int, 16, min=1, max=4096,
+                      doc="the side the images are reduced to at first (16: a 32x32 image "
+                          "is seen at 16x16)"),
+        "steps": Param(int, 1000, min=0, max=10**9,
+                       doc="steps at the coarse resolution only, from step 0"),
+        "fade_steps": Param(int, 500, min=0, max=10**9,
+                            doc="steps over which the full resolution is then blended in"),
+        **DiffAugment.params,
+        "policy": Param(list, [], item_type=str,
+                        doc="DiffAugment's transformations to apply after the curriculum, in "
+                            "order: any of color, translation, cutout, flip (none: only the "
+                            "curriculum)"),
+    }
+
+    @property
+    def is_identity(self) -> bool:
+        c = self.config
+        return not c["policy"] and c["steps"] + c["fade_steps"] == 0
+
+    def augment(self, images, ctx):
+        images = coarse_to_fine(images, ctx.step, size=self.config["size"],
+                                steps=self.config["steps"],
+                                fade_steps=self.config["fade_steps"])
+        return super().augment(images, ctx) if self.config["policy"] else images
+
+
+def coarse_to_fine(images, step, *, size: int, steps: int, fade_steps: int):
+    """``images`` as :class:`CoarseToFine` shows them at ``step`` (an integer tensor):
+    resized to ``size`` and back for ``steps`` steps, then the full resolution blended in
+    over ``fade_steps``."""
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images)
+    height, width = _spatial_size(images)
+    if size >= max(height, width) or steps + fade_steps == 0:
+        return images
+    low = (min(size, height), min(size, width))
+    coarse = tf.image.resize(tf.image.resize(images, low, method="bilinear", antialias=True),
+                             (height, width), method="bilinear")
+    coarse = tf.cast(coarse, images.dtype)
+    # The share of the full resolution: 0 for the first `steps` steps, then linear to 1.
+    progress = tf.cast(tf.cast(step, tf.int64) - steps, tf.float32) / float(max(fade_steps, 1))
+    share = tf.cast(tf.clip_by_value(progress, 0.0, 1.0), images.dtype)
+    return share * images + (1.0 - share) * coarse  # exactly one or the other at the ends
+
+
 def _per_image(images, *trailing):
     """The shape of one random number per image: ``[batch, *trailing]``."""
     import tensorflow as tf
