@@ -22,6 +22,5 @@ def gankit_register_components(register):
 
     for component in (BCELoss, NonSaturatingLoss, HingeLoss, WassersteinLoss, LeastSquaresLoss,
                       GradientPenalty, R1Penalty, R2Penalty, NoAugment, DiffAugment,
-                      CoarseToFine,
-                      *OPTIMIZERS, *SCHEDULES, GANStrategy, Snapshot):
+                      CoarseToFine, *OPTIMIZERS, *SCHEDULES, GANStrategy, Snapshot):
         register(component)

@@ -133,7 +133,7 @@ class CoarseToFine(DiffAugment):
         images = coarse_to_fine(images, ctx.step, size=self.config["size"],
                                 steps=self.config["steps"],
                                 fade_steps=self.config["fade_steps"])
-        return super().augment(images, ctx) if self.config["policy"] else images
+        return super().augment(images, ctx)  # DiffAugment: nothing when no policy
 
 
 def coarse_to_fine(images, step, *, size: int, steps: int, fade_steps: int):
