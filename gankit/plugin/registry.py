@@ -170,6 +170,11 @@ class ComponentSpec:
         config = dict(self.config)
         for key, param in self.registration.component.params.items():
             value = config.get(key)
+            if param.component and self.registry is not None:
+                # Nested components (an ensemble's members) have file parameters too; theirs
+                # are keyed by their path below this one (``members[1].backbone``).
+                config[key] = self._nested_absolute(param.component, key, value, root)
+                continue
             if not (param.is_path and isinstance(value, str) and value):
                 continue
             expanded = os.path.expanduser(value)
@@ -180,6 +185,18 @@ class ComponentSpec:
             config[key] = os.path.normpath(os.path.join(os.path.abspath(base), expanded))
         return ComponentSpec(self.kind, self.type, self.registration, config, self.path,
                              self.registry)
+
+    def _nested_absolute(self, kind: str, key: str, value: Any, root) -> Any:
+        def one(section: Any, sub: str) -> Any:
+            if not isinstance(section, dict):
+                return section  # a plain value of a parameter that also takes a component
+            spec = resolve(self.registry, kind, section, f"{self.path}.{sub}")
+            inner = (lambda k: root(f"{sub}.{k}")) if callable(root) else root
+            return spec.with_absolute_paths(inner).to_dict()
+
+        if isinstance(value, list):
+            return [one(item, f"{key}[{i}]") for i, item in enumerate(value)]
+        return one(value, key)
 
 
 def resolve(registry: Registry, kind: str, section: Any, path: str,

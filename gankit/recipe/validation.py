@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gankit.errors import RecipeError, did_you_mean
-from gankit.interfaces import Component
+from gankit.interfaces import Component, Discriminator
 from gankit.params import check_params
 from gankit.plugin.kinds import KINDS, Kind, section_path
 from gankit.plugin.registry import ComponentSpec, Registry, resolve, using_registry
@@ -282,11 +282,17 @@ def _resolve_paths(sections: dict[str, Any], base_dir, cwd_keys: set[str]) -> di
     if base_dir is None:
         return sections
 
+    def given_here(full: str) -> bool:
+        # set on the command line: that key, or a section or list above it (the keys are
+        # dotted, list items by their index: ``discriminator.members.1.backbone``)
+        full = re.sub(r"\[(\d+)\]", r".\1", full)
+        return any(full == k or full.startswith(f"{k}.") for k in cwd_keys)
+
     def fix(spec: ComponentSpec) -> ComponentSpec:
         # a key given with --set is relative to the current directory, the others to the file
+        # (``key`` may be nested: ``members[1].backbone``)
         return spec.with_absolute_paths(
-            lambda key: Path.cwd() if any(k == spec.path or k == f"{spec.path}.{key}"
-                                          for k in cwd_keys) else Path(base_dir))
+            lambda key: Path.cwd() if given_here(f"{spec.path}.{key}") else Path(base_dir))
 
     out: dict[str, Any] = {}
     for name, value in sections.items():
@@ -373,13 +379,23 @@ def _check_classes(recipe: Recipe, by_path: dict[str, Component]) -> None:
     classes = gen.num_classes
     g_key, d_key = key("generator", "num_classes"), key("discriminator", "num_classes")
     if classes != disc.num_classes:
-        unable = next((f"the {kind} '{recipe.spec(kind).type}' cannot be conditioned (it has "
-                       f"no num_classes)" for kind, k in (("generator", g_key),
-                                                          ("discriminator", d_key)) if not k),
+        # A model without the key cannot be conditioned, unless its classes come from its
+        # parts (it overrides num_classes, as an ensemble takes its members').
+        def unable_phrase(kind: str, model) -> str:
+            if type(model).num_classes is not Discriminator.num_classes:  # the default
+                return (f"the {kind} '{recipe.spec(kind).type}' takes its classes from its "
+                        f"parts (their num_classes)")
+            return (f"the {kind} '{recipe.spec(kind).type}' cannot be conditioned (it has no "
+                    f"num_classes)")
+
+        unable = next((unable_phrase(kind, model) for kind, k, model in
+                       (("generator", g_key, gen), ("discriminator", d_key, disc)) if not k),
                       None)
+        keys = [k or f"the {kind}'s classes" for kind, k in (("generator", g_key),
+                                                             ("discriminator", d_key))]
         fail(f"the generator is conditioned on {classes} classes but the discriminator on "
-             f"{disc.num_classes}" + (f": {unable}" if unable else "; set generator.num_classes "
-                                      "and discriminator.num_classes to the same number"),
+             f"{disc.num_classes}" + (f": {unable}" if unable else
+                                      f"; set {keys[0]} and {keys[1]} to the same number"),
              d_key, g_key)
     labels_key = key("dataset", "labels")
     try:
