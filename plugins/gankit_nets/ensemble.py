@@ -98,7 +98,12 @@ class EnsembleDiscriminator(Discriminator):
         inputs = [image, label_input()] if self.num_classes else image
         scores = []
         for i, (member, weight) in enumerate(zip(self.members, self.weights)):
-            built = member.build()
+            try:
+                built = member.build()
+            except RecipeError as err:  # a member's key path, below this one
+                if err.path and err.path.startswith("discriminator."):
+                    err.path = f"discriminator.members[{i}].{err.path.split('.', 1)[1]}"
+                raise
             # A fresh name, so that two members of one type do not clash in the ensemble.
             model = keras.Model(built.input, built.output, name=f"member{i}")
             score = model(inputs)

@@ -92,6 +92,9 @@ class ProjectedDiscriminator(Discriminator):
             raise RecipeError(f"{backbone} is not a file; expected a .keras classifier (make "
                               f"one with gankit train-classifier)", path=f"{path}.backbone",
                               source=recipe.source)
+        if _not_a_keras_zip(backbone):
+            raise RecipeError(_NOT_A_ZIP.format(backbone), path=f"{path}.backbone",
+                              source=recipe.source)
         dataset = recipe.create("dataset")
         scale = [float(v) for v in getattr(dataset, "value_range", self.config["image_range"])]
         if scale != [float(v) for v in self.config["image_range"]]:
@@ -154,9 +157,21 @@ class ProjectedDiscriminator(Discriminator):
         return keras.Model(image, score, name="projected_discriminator")
 
 
+_NOT_A_ZIP = ("{} is not a .keras file (a .keras model is a zip archive); make one with "
+              "gankit train-classifier")
+
+
+def _not_a_keras_zip(path: str) -> bool:
+    import zipfile
+
+    return path.endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path)
+
+
 def _load_backbone(path: str):
     import keras
 
+    if _not_a_keras_zip(path):
+        raise RecipeError(_NOT_A_ZIP.format(path), path="discriminator.backbone")
     try:  # with the Keras objects the plugins declare (their gankit_keras_objects hooks)
         model = gankit.load_keras_model(path)
     except GankitError as exc:  # any reason a file is not a Keras model, or a missing class

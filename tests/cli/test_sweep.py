@@ -5,6 +5,7 @@ import csv
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -378,7 +379,7 @@ def test_the_shipped_sweeps_plan(files, tmp_path, monkeypatch, base, trials):
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "classifiers").mkdir()
-    (tmp_path / "classifiers" / "backbone_w16_s1.keras").write_bytes(b"")
+    zipfile.ZipFile(tmp_path / "classifiers" / "backbone_w16_s1.keras", "w").close()  # checked as a zip
     plan = plan_sweep(str(ROOT / base), str(ROOT / trials), minutes=2.7,
                       reference=None, train=str(files / "frogs"), holdout=0.5, n=6,
                       extractor_overrides=[f"extractor.path={files / 'clf.keras'}"],

@@ -191,3 +191,16 @@ def test_a_members_relative_backbone_is_found_beside_the_recipe_or_here_when_set
     other = load_recipe(recipe, ["discriminator.members[0].base_filters=2"])
     assert other.spec("discriminator").config["members"][1]["backbone"] == \
         str(folder / "bb.keras")
+
+
+def test_a_members_build_error_names_its_path_in_the_ensemble(backbone, tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a zip")
+    ensemble = EnsembleDiscriminator(members=[dcgan(), projected(bad)])
+    with pytest.raises(RecipeError) as err:
+        ensemble.build()
+    assert err.value.path == "discriminator.members[1].backbone"
+    assert "is not a .keras file (a .keras model is a zip archive)" in str(err.value)
+    with pytest.raises(RecipeError) as err:
+        EnsembleDiscriminator(members=[projected(backbone, layers=["block9"])]).build()
+    assert err.value.path == "discriminator.members[0].layers"

@@ -88,6 +88,11 @@ def test_a_recipe_whose_dataset_scale_differs_is_refused(backbone, tmp_path):
         validate(raw, default_plugins().registry)
     raw["discriminator"]["image_range"] = [0.0, 1.0]
     assert validate(raw, default_plugins().registry).spec("discriminator").type == "projected"
+    (tmp_path / "text.keras").write_text("not a zip")
+    raw["discriminator"]["backbone"] = str(tmp_path / "text.keras")
+    with pytest.raises(RecipeError, match="discriminator.backbone: .*text.keras is not a .keras "
+                                          "file \\(a .keras model is a zip archive\\)"):
+        validate(raw, default_plugins().registry)
     raw["discriminator"]["backbone"] = str(tmp_path / "none.keras")
     with pytest.raises(RecipeError, match="discriminator.backbone: .*none.keras is not a file; "
                                           "expected a .keras classifier"):
