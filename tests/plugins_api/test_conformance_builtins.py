@@ -200,7 +200,8 @@ def _sample(param):
 
 # Required parameters that must agree with each other (or one of which is needed).
 CONSISTENT = {"PiecewiseConstantDecay": {"boundaries": [10], "values": [1e-3, 1e-4]},
-              "Snapshot": {"minutes": [5.0]}}
+              "Snapshot": {"minutes": [5.0]},
+              "EnsembleDiscriminator": {"members": [{"type": "dcgan", "base_filters": 2}]}}
 
 
 def test_every_builtin_component_round_trips_its_default_config(gankit_plugins):
