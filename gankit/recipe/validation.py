@@ -382,7 +382,8 @@ def _check_classes(recipe: Recipe, by_path: dict[str, Component]) -> None:
         # A model without the key cannot be conditioned, unless its classes come from its
         # parts (it overrides num_classes, as an ensemble takes its members').
         def unable_phrase(kind: str, model) -> str:
-            if type(model).num_classes is not Discriminator.num_classes:  # the default
+            # (generators and discriminators share the default property)
+            if type(model).num_classes is not Discriminator.num_classes:
                 return (f"the {kind} '{recipe.spec(kind).type}' takes its classes from its "
                         f"parts (their num_classes)")
             return (f"the {kind} '{recipe.spec(kind).type}' cannot be conditioned (it has no "
@@ -391,11 +392,9 @@ def _check_classes(recipe: Recipe, by_path: dict[str, Component]) -> None:
         unable = next((unable_phrase(kind, model) for kind, k, model in
                        (("generator", g_key, gen), ("discriminator", d_key, disc)) if not k),
                       None)
-        keys = [k or f"the {kind}'s classes" for kind, k in (("generator", g_key),
-                                                             ("discriminator", d_key))]
         fail(f"the generator is conditioned on {classes} classes but the discriminator on "
-             f"{disc.num_classes}" + (f": {unable}" if unable else
-                                      f"; set {keys[0]} and {keys[1]} to the same number"),
+             f"{disc.num_classes}" + (f": {unable}" if unable else "; set generator.num_classes "
+                                      "and discriminator.num_classes to the same number"),
              d_key, g_key)
     labels_key = key("dataset", "labels")
     try:
