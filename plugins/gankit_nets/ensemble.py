@@ -13,6 +13,7 @@ from __future__ import annotations
 from gankit import Discriminator, Param, create
 from gankit.errors import RecipeError
 from gankit.params import REQUIRED
+from gankit_nets.layers import label_input
 
 
 class EnsembleDiscriminator(Discriminator):
@@ -91,8 +92,6 @@ class EnsembleDiscriminator(Discriminator):
     def build(self):
         import keras
         from keras import layers
-
-        from gankit_nets.layers import label_input
 
         image = keras.Input(shape=self.image_shape, name="image")
         inputs = [image, label_input()] if self.num_classes else image
