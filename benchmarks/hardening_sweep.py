@@ -244,9 +244,19 @@ def cases(base: Path, f: dict[str, Path]) -> list[Case]:
                  ["--seed", "-1"], ["--seed", str(2**70)], ["--label", "frog"],
                  ["--per-class", "3"], ["--checkpoint", "999"], ["--checkpoint", "abc"],
                  ["--out", str(base)],
-                 ["--out", run + "/run.json"], ["--best"]]:
+                 ["--out", run + "/run.json"], ["--best"],
+                 ["--truncation", "0"], ["--truncation", "-1"], ["--truncation", "nan"],
+                 ["--truncation", "inf"], ["--truncation", "1e400"], ["--truncation", "11"],
+                 ["--truncation", "abc"], ["--truncation", ""],
+                 ["--walk", "2", "--truncation", "0.001"]]:
         out.append(Case(f"sample {' '.join(a[:30] for a in args)}", [GANKIT, "sample", run, *args],
                         bound=SLOW))
+    out.append(Case("sample --truncation 0.01 (the smallest)",
+                    [GANKIT, "sample", run, "-n", "4", "--truncation", "0.01", "--out",
+                     str(base / "t.png")], expect="ok", bound=SLOW))
+    out.append(Case("evaluate a folder --truncation 1",
+                    [GANKIT, "evaluate", images, "--metric", "fid", "--reference", images,
+                     "--truncation", "1"]))
     out.append(Case("sample --out into a new folder (made)",
                     [GANKIT, "sample", run, "-n", "4", "--out", str(base / "nodir" / "x.png")],
                     expect="ok", bound=SLOW))

@@ -31,6 +31,7 @@ from gankit.interfaces import FeatureExtractor, Metric
 from gankit.recipe.overrides import split_override
 from gankit.rundir.owned import refuse_owned_output
 from gankit.rundir.run_dir import RunDir
+from gankit.util.latents import truncation_problem
 
 
 @dataclass
@@ -55,18 +56,20 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
                     best: bool = False, value_range: Sequence[float] | None = None,
                     json_path: str | None = None, default_json: bool = True,
                     registry: Any = None, use_ema: bool = True,
-                    nearest: NearestRequest | None = None) -> EvaluationPlan:
+                    nearest: NearestRequest | None = None,
+                    truncation: float | None = None) -> EvaluationPlan:
     """Check a ``gankit evaluate`` request and build its parts, without TensorFlow.
 
     ``overrides`` are ``extractor.KEY=VALUE`` or ``METRIC.KEY=VALUE`` (for a metric named
     in ``metrics``); values are YAML. Relative file paths in them are relative to the
     current directory. ``nearest`` asks for the memorisation check too (``metrics`` may
-    then be empty; see :mod:`gankit.app.nearest`).
+    then be empty; see :mod:`gankit.app.nearest`). ``truncation`` draws a generator's
+    latents truncated to ``[-truncation, truncation]`` (:mod:`gankit.util.latents`).
 
     Raises:
         GankitError: one line naming the argument: an unknown metric or extractor (with the
             closest name), a bad ``--set`` key or value, a missing source or reference, a bad
-            ``-n`` or ``--seed``.
+            ``-n``, ``--seed`` or ``--truncation``.
     """
     from gankit.plugin.registry import resolve
     from gankit.recipe.strict_yaml import parse_yaml
@@ -79,6 +82,9 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
             raise GankitError(f"{flag} must be between {low} and {MAX_N:,}, got {value}")
     if not 0 <= seed < 2 ** 63:
         raise GankitError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
+    problem = truncation_problem(truncation)
+    if problem is not None:
+        raise GankitError(f"--truncation {problem}")
     if value_range is not None:
         _check_value_range(value_range)
     if not metrics and nearest is None:
@@ -127,7 +133,7 @@ def plan_evaluation(source: str, metrics: Sequence[str], *, reference: str | Non
                               f"real images the generator did not train on, or leave "
                               f"--holdout out to hold out a fifth of the reference")
         held_source = _reference_source(nearest.holdout, registry, flag="--holdout")
-    src = _source(source, best, value_range, registry, use_ema)
+    src = _source(source, best, value_range, registry, use_ema, truncation)
     check_per_class(src, ref_source, built_extractor, built_metrics)
     if n is None and isinstance(src, GeneratorSource):
         n = DEFAULT_N
@@ -257,16 +263,19 @@ def _reference_source(reference: str, registry: Any, flag: str = "--reference") 
 
 
 def _source(source: str, best: bool, value_range: Sequence[float] | None,
-            registry: Any, use_ema: bool = True) -> ImageSource:
+            registry: Any, use_ema: bool = True,
+            truncation: float | None = None) -> ImageSource:
     path = Path(source).expanduser()
     if path.is_dir() and not RunDir.is_run(path):
-        if best or value_range is not None:
-            flag = "--best" if best else "--value-range"
+        if best or value_range is not None or truncation is not None:
+            flag = "--best" if best else "--value-range" if value_range is not None \
+                else "--truncation"
             raise GankitError(f"{flag} is for a run directory or a .keras generator; {path} is "
                               f"a folder of images")
         return ImageFolderSource(path, what="source folder")
     return GeneratorSource(path, value_range=tuple(value_range) if value_range else None,
-                           best=best, registry=registry, use_ema=use_ema)
+                           best=best, registry=registry, use_ema=use_ema,
+                           truncation=truncation)
 
 
 def evaluate(source: str | os.PathLike, metrics: Sequence[str] = ("fid",), *,
@@ -275,11 +284,13 @@ def evaluate(source: str | os.PathLike, metrics: Sequence[str] = ("fid",), *,
              reference_n: int | None = None, seed: int = 0, best: bool = False,
              use_ema: bool = True, value_range: Sequence[float] | None = None,
              batch_size: int = 64, cache: bool = True, progress: bool = False,
-             json_path: str | None = None) -> EvaluationResult:
+             json_path: str | None = None, truncation: float | None = None
+             ) -> EvaluationResult:
     """Score ``source`` (a run directory, a ``.keras`` generator or a folder of images) with
     ``metrics`` against ``reference``, as ``gankit evaluate`` does; the result's
     ``values`` maps each value's name to its number. With ``json_path``, also written there
-    (a run directory's ``evaluation-<time>.json`` is written only by the command).
+    (a run directory's ``evaluation-<time>.json`` is written only by the command). With
+    ``truncation``, the generator's latents are truncated (``gankit evaluate --truncation``).
 
     Raises:
         GankitError: one line naming the argument, before TensorFlow loads where the input
@@ -291,7 +302,8 @@ def evaluate(source: str | os.PathLike, metrics: Sequence[str] = ("fid",), *,
                            else str(reference), extractor=extractor, overrides=overrides, n=n,
                            reference_n=reference_n, seed=seed, best=best,
                            value_range=value_range, json_path=json_path, default_json=False,
-                           registry=plugins().registry, use_ema=use_ema)
+                           registry=plugins().registry, use_ema=use_ema,
+                           truncation=truncation)
     result = _score(plan.source, plan.reference, plan.extractor, plan.metrics, plan.n,
                     plan.seed, reference_n=plan.reference_n, batch_size=batch_size,
                     cache=cache, progress=progress)
@@ -309,7 +321,8 @@ def check_memorisation(source: str | os.PathLike, reference: str | os.PathLike,
                        overrides: Iterable[str] = (), reference_n: int | None = None,
                        seed: int = 0, best: bool = False, use_ema: bool = True,
                        value_range: Sequence[float] | None = None, batch_size: int = 64,
-                       cache: bool = True, progress: bool = False) -> NearestResult:
+                       cache: bool = True, progress: bool = False,
+                       truncation: float | None = None) -> NearestResult:
     """The memorisation check of ``gankit evaluate SOURCE --nearest K``: each of ``n``
     generated images' ``k`` nearest images of ``reference`` (what the generator trained on)
     in the extractor's features and in pixels, against held-out real images' (``holdout``,
@@ -328,7 +341,7 @@ def check_memorisation(source: str | os.PathLike, reference: str | os.PathLike,
     plan = plan_evaluation(str(source), [], reference=str(reference), extractor=extractor,
                            overrides=overrides, reference_n=reference_n, seed=seed, best=best,
                            value_range=value_range, registry=plugins().registry,
-                           use_ema=use_ema, nearest=request)
+                           use_ema=use_ema, nearest=request, truncation=truncation)
     return run_nearest(plan.nearest, plan.source, plan.reference, plan.extractor, seed=seed,
                        reference_n=reference_n, batch_size=batch_size, cache=cache,
                        progress=progress)

@@ -4,7 +4,8 @@ The generator is rebuilt from the run's own ``recipe.yaml`` and given the weight
 checkpoint (the newest usable one, or the step asked for), from the EMA copy when the run
 keeps one; a run without checkpoints falls back to its saved ``generator_ema.keras`` or
 ``generator.keras``. The latents come from ``numpy`` seeded with ``seed``, so the same run,
-checkpoint and seed always give the same picture.
+checkpoint and seed always give the same picture; with ``truncation``, from a truncated
+normal distribution (BigGAN's truncation trick, :mod:`gankit.util.latents`).
 
 A class-conditional generator draws the classes ``0, 1, 2, ...`` in turn, one class
 (``label``: a class name or index) or, with ``per_class``, a grid of one row per class with
@@ -34,6 +35,7 @@ from gankit.rundir.generators import load_generator, load_saved, run_class_names
 from gankit.rundir.owned import refuse_owned_output
 from gankit.rundir.run_dir import RunDir
 from gankit.util.images import label_rows, save_png, to_uint8
+from gankit.util.latents import draw_latents, truncation_problem
 
 MAX_IMAGES = 10_000
 """The most images one grid may hold (a 100 x 100 grid)."""
@@ -61,21 +63,27 @@ class SamplePlan:
     """A grid of one row per class, this many images each."""
     class_names: tuple[str, ...] | None = None
     """The classes of a conditional generator; None for an unconditional one."""
+    truncation: float | None = None
+    """Latents from a normal distribution truncated to ``[-truncation, truncation]``
+    (:mod:`gankit.util.latents`); None: the standard normal."""
 
 
 def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
                 checkpoint: int | None = None, out: str | Path | None = None,
                 registry: Registry | None = None, use_ema: bool = True, best: bool = False,
-                label: str | int | None = None, per_class: int | None = None) -> SamplePlan:
+                label: str | int | None = None, per_class: int | None = None,
+                truncation: float | None = None) -> SamplePlan:
     """Check a sampling request without TensorFlow.
 
     Args:
         n: images in the grid (default 64); not with ``per_class``.
+        truncation: draw the latents from a normal distribution truncated to
+            ``[-truncation, truncation]`` (BigGAN's truncation trick; 0.01 to 10).
         label: a class name or index of a conditional run: every image is of that class.
         per_class: a grid of one row per class of a conditional run, this many images each.
 
     Raises:
-        GankitError: a bad ``n``, ``per_class`` or ``seed``, not a run directory, a recipe
+        GankitError: a bad ``n``, ``per_class``, ``seed`` or ``truncation``, not a run directory, a recipe
             that no longer validates, an output path that cannot be written; ``label`` or
             ``per_class`` for an unconditional run, a class name the run does not have or an
             index out of range.
@@ -95,6 +103,9 @@ def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
         raise GankitError(f"-n must be between 1 and {MAX_IMAGES:,}, got {n}")
     if not 0 <= seed < 2 ** 63:
         raise GankitError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
+    problem = truncation_problem(truncation)
+    if problem is not None:
+        raise GankitError(f"--truncation {problem}")
     run = RunDir(run_dir)
     if not run.path.is_dir():
         what = "is not a directory" if run.path.exists() else "does not exist"
@@ -124,6 +135,8 @@ def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
         name = f"sample_class{index}_seed{seed}.png"
     elif per_class is not None:
         name = f"sample_per_class{per_class}_seed{seed}.png"
+    if truncation is not None:  # beside the untruncated grid, not over it
+        name = name.replace(".png", f"_truncation{truncation:g}.png")
     path = Path(out) if out is not None else run.samples / name
     if path.is_dir():
         raise GankitError(f"--out {path} is a directory; name a .png file")
@@ -153,7 +166,7 @@ def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
                     if other.is_file() else "")
             raise GankitError(f"{run.best_dir} has no {wanted.name}{hint}")
     return SamplePlan(run, recipe, n, seed, checkpoint, path, use_ema, best, index,
-                      per_class, names)
+                      per_class, names, None if truncation is None else float(truncation))
 
 
 def class_index(label: str | int, names: tuple[str, ...]) -> int:
@@ -188,7 +201,7 @@ def sample_grid(run_dir: str | Path, n: int | None = None, seed: int = 0,
                 checkpoint: int | None = None, out: str | Path | None = None,
                 registry: Registry | None = None, use_ema: bool = True,
                 progress: bool = False, label: str | int | None = None,
-                per_class: int | None = None) -> Path:
+                per_class: int | None = None, truncation: float | None = None) -> Path:
     """Draw ``n`` images from a run's generator and save them as one PNG grid.
 
     Args:
@@ -204,6 +217,10 @@ def sample_grid(run_dir: str | Path, n: int | None = None, seed: int = 0,
         label: a conditional run's class (name or index): every image is of it.
         per_class: a conditional run's grid of one row per class, this many images each,
             the class names beside the rows (instead of ``n``).
+        truncation: latents from a normal distribution truncated to ``[-truncation,
+            truncation]`` (BigGAN's truncation trick, :mod:`gankit.util.latents`): plainer,
+            more typical images, less variety; default file
+            ``sample_seed<seed>_truncation<t>.png``.
 
     Returns:
         The path of the written PNG.
@@ -213,7 +230,7 @@ def sample_grid(run_dir: str | Path, n: int | None = None, seed: int = 0,
             from, or an output file that cannot be written.
     """
     return draw(plan_sample(run_dir, n, seed, checkpoint, out, registry, use_ema,
-                            label=label, per_class=per_class), progress)
+                            label=label, per_class=per_class, truncation=truncation), progress)
 
 
 def _recover_best(run: RunDir) -> None:
@@ -249,7 +266,7 @@ def draw(plan: SamplePlan, progress: bool = False) -> Path:
     classes = generator.num_classes
     if plan.per_class:
         # One set of latents for every row: a column is one latent vector drawn as each class.
-        latents = rng.standard_normal((plan.per_class, generator.latent_dim)).astype(np.float32)
+        latents = draw_latents(rng, (plan.per_class, generator.latent_dim), plan.truncation)
         columns = plan.per_class
     else:
         columns = math.ceil(math.sqrt(plan.n))
@@ -261,7 +278,7 @@ def draw(plan: SamplePlan, progress: bool = False) -> Path:
         if plan.per_class:
             inputs = [latents[index % columns], (index // columns).astype(np.int32)]
         else:
-            inputs = rng.standard_normal((count, generator.latent_dim)).astype(np.float32)
+            inputs = draw_latents(rng, (count, generator.latent_dim), plan.truncation)
             if classes:
                 labels = index % classes if plan.label is None else np.full(count, plan.label)
                 inputs = [inputs, labels.astype(np.int32)]
@@ -286,12 +303,12 @@ def draw(plan: SamplePlan, progress: bool = False) -> Path:
 def sample(run_dir: str | Path, *, n: int | None = None, seed: int = 0,
            checkpoint: int | None = None, out: str | Path | None = None, use_ema: bool = True,
            best: bool = False, label: str | int | None = None, per_class: int | None = None,
-           progress: bool = False) -> Path:
+           progress: bool = False, truncation: float | None = None) -> Path:
     """``gankit sample`` as a Python API: draw a grid from a run's generator (the newest
     checkpoint, else its saved generator; ``best``: its ``best/`` generator) and return the
     PNG's path. The arguments are :func:`sample_grid`'s."""
     from gankit.app.train import plugins
 
     plan = plan_sample(run_dir, n, seed, checkpoint, out, plugins().registry, use_ema,
-                       best=best, label=label, per_class=per_class)
+                       best=best, label=label, per_class=per_class, truncation=truncation)
     return draw(plan, progress)

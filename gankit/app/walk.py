@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from gankit.errors import GankitError
+from gankit.util.latents import draw_latents
 
 MAX_WALKS = 32
 MAX_STEPS = 64
@@ -48,9 +49,13 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def walk_latents(walks: int, steps: int, latent_dim: int, seed: int) -> np.ndarray:
-    """``(walks, steps, latent_dim)``: chained spherical walks between seeded latents."""
-    ends = np.random.default_rng(seed).standard_normal((walks + 1, latent_dim))
+def walk_latents(walks: int, steps: int, latent_dim: int, seed: int,
+                 truncation: float | None = None) -> np.ndarray:
+    """``(walks, steps, latent_dim)``: chained spherical walks between seeded latents
+    (with ``truncation``, ends drawn truncated; the points between keep to the great
+    circle, so a value there may exceed the truncation by up to the factor the spherical
+    interpolation lengthens by)."""
+    ends = draw_latents(np.random.default_rng(seed), (walks + 1, latent_dim), truncation)
     t = np.linspace(0.0, 1.0, steps)
     return np.stack([slerp(ends[i], ends[i + 1], t) for i in range(walks)])
 
@@ -63,7 +68,7 @@ def draw_walk(plan, walks: int, steps: int) -> Path:
     generator = plan.recipe.create("generator")
     value_range = tuple(plan.recipe.create("dataset").value_range)
     model = load_model(plan, generator)
-    latents = walk_latents(walks, steps, generator.latent_dim, plan.seed)
+    latents = walk_latents(walks, steps, generator.latent_dim, plan.seed, plan.truncation)
     classes = generator.num_classes
     if classes:
         # Rows are the classes: the first walk's latents drawn as each class in turn.

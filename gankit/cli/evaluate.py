@@ -41,6 +41,10 @@ def add_parser(sub) -> None:
                           help="for a run directory: its trained generator, not the EMA copy")
     evaluate.add_argument("--value-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
                           help="output range of a .keras generator (default: -1 1, tanh)")
+    evaluate.add_argument("--truncation", type=float, metavar="T",
+                          help="a generator's latents from a normal distribution truncated to "
+                               "[-T, T] (BigGAN's truncation trick, 0.01 to 10; as gankit "
+                               "sample --truncation)")
     evaluate.add_argument("--json", metavar="FILE",
                           help="write the result here (default for a run directory: "
                                "RUN_DIR/evaluation-<time>.json)")
@@ -79,7 +83,7 @@ def command(args) -> int:
                            reference_n=args.reference_n, seed=args.seed, best=args.best,
                            value_range=args.value_range, json_path=args.json,
                            registry=plugins().registry, use_ema=not args.no_ema,
-                           nearest=_nearest_request(args))
+                           nearest=_nearest_request(args), truncation=args.truncation)
     import_tensorflow_quietly()
 
     def show(message, category, *rest, **kwargs) -> None:

@@ -31,6 +31,11 @@ def add_parser(sub) -> None:
                              "as PNG strips or, with --out walk.gif, an animated GIF")
     sample.add_argument("--steps", type=int, default=8, metavar="K",
                         help="images along each walk (default 8)")
+    sample.add_argument("--truncation", type=float, metavar="T",
+                        help="draw the latents from a normal distribution truncated to "
+                             "[-T, T] (BigGAN's truncation trick, 0.01 to 10): plainer, more "
+                             "typical images, less variety; default file "
+                             "sample_seed<S>_truncation<T>.png")
     sample.set_defaults(func=command)
 
 
@@ -41,7 +46,8 @@ def command(args) -> int:
         return _walk(args)
     plan = plan_sample(args.run_dir, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
                        out=args.out, registry=plugins().registry, use_ema=not args.no_ema,
-                       best=args.best, label=args.label, per_class=args.per_class)
+                       best=args.best, label=args.label, per_class=args.per_class,
+                       truncation=args.truncation)
     import_tensorflow_quietly()
     with warnings.catch_warnings():  # a skipped corrupt checkpoint: one line, as in resume
         warnings.simplefilter("always")
@@ -61,10 +67,11 @@ def _walk(args) -> int:
     if args.n is not None or args.per_class is not None:
         raise GankitError("--walk draws its own rows: leave out -n and --per-class")
     check_walk(args.walk, args.steps, args.out)
-    out = args.out or str(Path(args.run_dir) / "samples" / f"walk_seed{args.seed}.png")
+    suffix = "" if args.truncation is None else f"_truncation{args.truncation:g}"
+    out = args.out or str(Path(args.run_dir) / "samples" / f"walk_seed{args.seed}{suffix}.png")
     plan = plan_sample(args.run_dir, n=1, seed=args.seed, checkpoint=args.checkpoint,
                        out=out, registry=plugins().registry, use_ema=not args.no_ema,
-                       best=args.best, label=args.label)
+                       best=args.best, label=args.label, truncation=args.truncation)
     import_tensorflow_quietly()
     print(draw_walk(plan, args.walk, args.steps))
     return 0

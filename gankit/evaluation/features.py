@@ -253,6 +253,8 @@ def evaluate(source: ImageSource, reference: ImageSource | None, extractor: Feat
         "reference": reference.description if needs_real else None,
         "n_fake": n, "n_real": n_real, "seed": seed,
     }
+    if getattr(source, "truncation", None) is not None:
+        protocol["truncation"] = source.truncation
     if any(m.needs_labels for m in metrics):
         protocol["classes"] = list(source.class_names)
     return EvaluationResult(values, protocol, n, n_real, time.perf_counter() - started, cached)

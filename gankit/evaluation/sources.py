@@ -27,6 +27,7 @@ from gankit.util.images import (
     to_eight_bits,
     to_uint8,
 )
+from gankit.util.latents import draw_latents, truncation_problem
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
@@ -216,8 +217,10 @@ class GeneratorSource(ImageSource):
     """Images from a generator: a Keras model, a saved ``.keras`` file or a run directory.
 
     Latents are ``numpy.random.default_rng(seed).standard_normal`` drawn batch after batch
-    (the same stream as ``gankit sample``); a conditional generator of a run gets the labels
-    ``0, 1, 2, ...`` cycling through its classes. The outputs are mapped from ``value_range``
+    (the same stream as ``gankit sample``), or with ``truncation`` from the truncated normal
+    distribution of :mod:`gankit.util.latents` (as ``gankit sample --truncation``); a
+    conditional generator of a run gets the labels ``0, 1, 2, ...`` cycling through its
+    classes. The outputs are mapped from ``value_range``
     to ``[0, 1]`` and rounded to 8 bits, as saved PNGs are, so scoring a run and scoring a
     folder of its samples agree.
 
@@ -233,17 +236,25 @@ class GeneratorSource(ImageSource):
         class_names: for a model with a label input: the names of its classes (a run
             directory's come from its ``run.json``, else its recipe's dataset).
         registry: where a run's recipe components are looked up (default: installed).
+        truncation: draw the latents truncated to ``[-truncation, truncation]`` (0.01 to
+            10); the description says so.
 
     Raises:
         GankitError: a path that does not exist or is neither; a run directory whose recipe
-            does not validate, or (with ``best``) without a ``best/`` generator.
+            does not validate, or (with ``best``) without a ``best/`` generator; a bad
+            ``truncation``.
     """
 
     def __init__(self, generator: Any, *, value_range: tuple[float, float] | None = None,
                  best: bool = False, use_ema: bool = True, num_classes: int = 0,
-                 class_names: Any = None, registry: Any = None) -> None:
+                 class_names: Any = None, registry: Any = None,
+                 truncation: float | None = None) -> None:
         self._model = None
         self._loader = None
+        problem = truncation_problem(truncation)
+        if problem is not None:
+            raise GankitError(f"--truncation {problem}")
+        self.truncation = None if truncation is None else float(truncation)
         self.num_classes = num_classes
         if class_names is not None and len(class_names) != num_classes:
             raise GankitError(f"{len(class_names)} class names given for a generator of "
@@ -268,10 +279,10 @@ class GeneratorSource(ImageSource):
                 raise GankitError(f"{path} is not a .keras model file (a Keras 3 zip archive); "
                                   f"expected a run directory, a .keras generator or a folder "
                                   f"of images")
-            self.description = f"generator {path}"
+            self._described = f"generator {path}"
             self._loader = lambda: _load_keras(path)
         else:
-            self.description = f"generator {getattr(generator, 'name', 'model')}"
+            self._described = f"generator {getattr(generator, 'name', 'model')}"
             self._model = generator
         self.value_range = tuple(value_range) if value_range is not None else (-1.0, 1.0)
         if not self.value_range[0] < self.value_range[1]:
@@ -304,7 +315,7 @@ class GeneratorSource(ImageSource):
                 raise GankitError(f"{run.path} has no best generator ({files[-1]}); "
                                   f"a run keeps one when its recipe has a metrics section; "
                                   f"leave out --best to use the newest checkpoint")
-            self.description = f"run {run.path} {run.BEST}/{found.name}"
+            self._described = f"run {run.path} {run.BEST}/{found.name}"
             self._loader = lambda: _load_keras(found)
             return
         from gankit.rundir.checkpoints import CheckpointStore
@@ -314,7 +325,7 @@ class GeneratorSource(ImageSource):
             raise GankitError(f"{run.path} has no checkpoint and no {saved.name} yet: no "
                               f"generator to draw images from (train it first, or wait for "
                               f"its first checkpoint)")
-        self.description = f"run {run.path} ({'EMA generator' if ema else 'generator'}, " \
+        self._described = f"run {run.path} ({'EMA generator' if ema else 'generator'}, " \
                            f"latest weights)"
 
         def load():
@@ -323,6 +334,14 @@ class GeneratorSource(ImageSource):
             return load_generator(run, component, None, ema=ema)
 
         self._loader = load
+
+    @property
+    def description(self) -> str:
+        """What the images are, for messages and results (with the truncation, if any)."""
+        if self.truncation is None:
+            return self._described
+        return f"{self._described}, latents truncated to [-{self.truncation:g}, " \
+               f"{self.truncation:g}]"
 
     def available(self) -> None:
         return None
@@ -353,7 +372,7 @@ class GeneratorSource(ImageSource):
         rng = np.random.default_rng(seed)
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
-            latents = rng.standard_normal((count, *latent_shape)).astype(np.float32)
+            latents = draw_latents(rng, (count, *latent_shape), self.truncation)
             feed: Any = latents
             if self.num_classes:
                 labels = (np.arange(start, start + count) % self.num_classes).astype(np.int32)

@@ -209,6 +209,43 @@ def test_a_keras_generator_is_scored_on_seeded_latents(capsys, data, tmp_path):
     assert from_model["values"]["fid"] == pytest.approx(from_pngs["values"]["fid"], rel=1e-6)
 
 
+def test_a_keras_generator_is_scored_on_truncated_latents(capsys, data, tmp_path):
+    import keras
+
+    from gankit.util.latents import draw_latents
+
+    keras.utils.set_random_seed(3)
+    latent = keras.Input((5,))
+    x = keras.layers.Dense(SIZE * SIZE * 3, activation="tanh")(latent)
+    generator = keras.Model(latent, keras.layers.Reshape((SIZE, SIZE, 3))(x))
+    generator.save(tmp_path / "gen.keras")
+    # drawn all at once here, batch after batch (7 a time) by gankit: the same latents
+    latents = draw_latents(np.random.default_rng(4), (30, 5), 0.8)
+    pixels = np.clip(np.rint((np.asarray(generator(latents)) + 1) / 2 * 255), 0, 255)
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for i, image in enumerate(pixels.astype(np.uint8)):
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    common = ("--metric", "fid", "--reference", data["real"], "--extractor", "keras_model",
+              "--set", f"extractor.path={data['classifier']}", "--json")
+    for name, extra in (("cut.json", ("--truncation", "0.8")), ("plain.json", ())):
+        code, _, err = run_cli(capsys, "evaluate", tmp_path / "gen.keras", "-n", 30, "--seed", 4,
+                               "--batch-size", 7, *extra, *common, tmp_path / name)
+        assert code == 0, err
+    code, _, err = run_cli(capsys, "evaluate", folder, *common, tmp_path / "png.json")
+    assert code == 0, err
+    cut, plain, from_pngs = (json.loads((tmp_path / name).read_text())
+                             for name in ("cut.json", "plain.json", "png.json"))
+    assert cut["values"]["fid"] == pytest.approx(from_pngs["values"]["fid"], rel=1e-6)
+    assert cut["values"]["fid"] != pytest.approx(plain["values"]["fid"], rel=1e-3)
+    assert cut["protocol"]["truncation"] == 0.8 and "truncation" not in plain["protocol"]
+    assert cut["protocol"]["source"].endswith("latents truncated to [-0.8, 0.8]")
+    code, _, err = run_cli(capsys, "evaluate", folder, "--truncation", "0.8", *common,
+                           tmp_path / "x.json")
+    assert code == 2 and err == (f"gankit: error: --truncation is for a run directory or a "
+                                 f".keras generator; {folder} is a folder of images\n")
+
+
 def test_a_run_directory_and_its_best_generator(capsys, data, tmp_path):
     from gankit.cli.main import main as gankit
 
@@ -275,6 +312,8 @@ def test_a_run_directory_and_its_best_generator(capsys, data, tmp_path):
     (["--metric", "fid", "--set", "extractor.path={tmp}/none.keras"],
      "extractor.path: {tmp}/none.keras does not exist; expected a .keras model file"),
     ([], "name at least one metric, e.g. --metric fid"),
+    (["--metric", "fid", "--truncation", "0"], "--truncation must be between 0.01 and 10"),
+    (["--metric", "fid", "--truncation", "nan"], "--truncation must be between 0.01 and 10"),
 ])
 def test_mistakes_are_one_line_and_exit_2(capsys, data, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]

@@ -35,6 +35,14 @@ def test_walks_are_chained_and_seeded():
     assert np.array_equal(z, walk_latents(3, 4, 8, seed=2))
 
 
+def test_truncated_walks_start_and_end_within_the_truncation():
+    z = walk_latents(3, 5, 64, seed=2, truncation=0.5)
+    ends = np.concatenate([z[:, 0], z[-1:, -1]])
+    assert np.abs(ends).max() <= 0.5 and np.abs(ends).max() > 0.4
+    assert np.allclose(z[0, -1], z[1, 0])
+    assert not np.allclose(z, walk_latents(3, 5, 64, seed=2))
+
+
 @pytest.mark.parametrize("walks, steps, out, message", [
     (0, 8, None, "--walk must be between 1 and 32"),
     (2, 1, None, "--steps must be between 2 and 64"),
@@ -67,3 +75,10 @@ def test_a_walk_is_written_as_strips_and_as_a_gif(run, tmp_path):
     done = subprocess.run([sys.executable, "-m", "gankit", "sample", str(run), "--walk", "2",
                            "-n", "4"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "leave out -n" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "gankit", "sample", str(run), "--walk", "2",
+                           "--steps", "3", "--truncation", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(run / "samples" / "walk_seed0_truncation1.png")
+    assert Image.open(run / "samples" / "walk_seed0_truncation1.png").size == \
+        (2 * (3 * 25 + 1), 2 * (2 * 25 + 1))

@@ -119,3 +119,40 @@ def test_class_options_are_refused_for_an_unconditional_run(reference_run, capsy
     err = capsys.readouterr().err.strip()
     assert err == (f"gankit: error: {args[0]}: {reference_run} has an unconditional generator "
                    f"(no num_classes): its images are of no chosen class")
+
+
+def test_a_truncated_grid_draws_truncated_latents_beside_the_plain_one(copy_of_reference,
+                                                                       capsys):
+    import keras
+
+    from gankit.util.latents import draw_latents
+
+    run = copy_of_reference
+    shutil.rmtree(run / "checkpoints")  # the saved generator, so the test can call it too
+    assert main(["sample", str(run), "-n", "4", "--seed", "11", "--truncation", "0.5"]) == 0
+    path = run / "samples" / "sample_seed11_truncation0.5.png"
+    assert capsys.readouterr().out.strip() == str(path)
+    model = keras.models.load_model(run / "generator.keras", compile=False)
+    latents = draw_latents(np.random.default_rng(11), (4, 8), 0.5)
+    assert np.abs(latents).max() <= 0.5
+    expected = make_grid(to_uint8(np.asarray(model(latents)), (0.0, 1.0)))
+    assert np.array_equal(_pixels(path)[::2, ::2], expected)
+    plain = sample_grid(run, n=4, seed=11)
+    assert plain == run / "samples" / "sample_seed11.png"  # not overwritten by the other
+    assert not np.array_equal(_pixels(plain), _pixels(path))
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "11", "nan", "inf", "1e30"])
+def test_a_bad_truncation_is_one_line_before_tensorflow(tmp_path, value):
+    import subprocess
+    import sys
+
+    code = ("import sys; from gankit.cli.main import main; "
+            f"code = main(['sample', {str(tmp_path / 'no-run')!r}, '--truncation', {value!r}]); "
+            "print(code, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["2", "False"]
+    err = out.stderr.strip()
+    assert err.startswith("gankit: error: --truncation must be between 0.01 and 10") and \
+        "\n" not in err, err
