@@ -77,16 +77,16 @@ def plan_sample(run_dir: str | Path, n: int | None = None, seed: int = 0,
 
     Args:
         n: images in the grid (default 64); not with ``per_class``.
-        truncation: draw the latents from a normal distribution truncated to
-            ``[-truncation, truncation]`` (BigGAN's truncation trick; 0.01 to 10).
         label: a class name or index of a conditional run: every image is of that class.
         per_class: a grid of one row per class of a conditional run, this many images each.
+        truncation: draw the latents from a normal distribution truncated to
+            ``[-truncation, truncation]`` (BigGAN's truncation trick; 0.01 to 10).
 
     Raises:
-        GankitError: a bad ``n``, ``per_class``, ``seed`` or ``truncation``, not a run directory, a recipe
-            that no longer validates, an output path that cannot be written; ``label`` or
-            ``per_class`` for an unconditional run, a class name the run does not have or an
-            index out of range.
+        GankitError: a bad ``n``, ``per_class``, ``seed`` or ``truncation``, not a run
+            directory, a recipe that no longer validates, an output path that cannot be
+            written; ``label`` or ``per_class`` for an unconditional run, a class name the
+            run does not have or an index out of range.
     """
     if per_class is not None:
         if n is not None:
