@@ -204,6 +204,17 @@ def test_a_run_keeps_the_panel_and_its_report_shows_it(capsys, data, run_dir):
     assert f"<td>{share}</td>" in page and "held-out real" in page
 
 
+def test_the_check_of_truncated_latents_says_so(capsys, data, run_dir, tmp_path):
+    run, images = run_dir
+    out = tmp_path / "near.png"
+    code, _, err = run_cli(capsys, "evaluate", run, "--nearest", 2, "--reference", images,
+                           "--nearest-n", 6, "--nearest-rows", 2, "--truncation", 1,
+                           "--nearest-out", out, *_extractor(data))
+    assert code == 0, err
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["source"].endswith("latents truncated to [-1, 1]")
+
+
 # --- mistakes ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
