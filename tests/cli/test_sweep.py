@@ -370,6 +370,7 @@ def test_a_hand_edited_state_still_gives_a_table_and_files(tmp_path, capsys):
     ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_round10_steps.yaml"),
     ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_round11.yaml"),
     ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_round12.yaml"),
+    ("recipes/frog_fast.yaml", "benchmarks/sweeps/frog_fast_avx2_round13.yaml"),
 ])
 def test_the_shipped_sweeps_plan(files, tmp_path, monkeypatch, base, trials):
     """Every trial of the frog_fast sweeps in benchmarks/sweeps/ is a recipe gankit accepts,
