@@ -181,7 +181,9 @@ def test_the_library_api(data, tmp_path):
     assert len(list(cache.root.glob("*.npz"))) == 1
 
 
-def test_a_keras_generator_is_scored_on_seeded_latents(capsys, data, tmp_path):
+def _generator_and_its_images(tmp_path, latents):
+    """A tiny tanh generator of 5-long latents saved as ``gen.keras``, and the images it
+    makes of ``latents`` written as PNGs by hand ([-1, 1] -> 8 bits) in ``samples/``."""
     import keras
 
     keras.utils.set_random_seed(3)
@@ -189,13 +191,18 @@ def test_a_keras_generator_is_scored_on_seeded_latents(capsys, data, tmp_path):
     x = keras.layers.Dense(SIZE * SIZE * 3, activation="tanh")(latent)
     generator = keras.Model(latent, keras.layers.Reshape((SIZE, SIZE, 3))(x))
     generator.save(tmp_path / "gen.keras")
-    # the same images, written as PNGs by hand: latents from default_rng(seed), [-1, 1] -> 8 bits
-    latents = np.random.default_rng(4).standard_normal((30, 5)).astype(np.float32)
     pixels = np.clip(np.rint((np.asarray(generator(latents)) + 1) / 2 * 255), 0, 255)
     folder = tmp_path / "samples"
     folder.mkdir()
     for i, image in enumerate(pixels.astype(np.uint8)):
         Image.fromarray(image).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_a_keras_generator_is_scored_on_seeded_latents(capsys, data, tmp_path):
+    # the same images, written as PNGs by hand: latents from default_rng(seed)
+    folder = _generator_and_its_images(
+        tmp_path, np.random.default_rng(4).standard_normal((30, 5)).astype(np.float32))
     common = ("--metric", "fid", "--reference", data["real"], "--extractor", "keras_model",
               "--set", f"extractor.path={data['classifier']}", "--json")
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "gen.keras", "-n", 30, "--seed", 4,
@@ -210,22 +217,11 @@ def test_a_keras_generator_is_scored_on_seeded_latents(capsys, data, tmp_path):
 
 
 def test_a_keras_generator_is_scored_on_truncated_latents(capsys, data, tmp_path):
-    import keras
-
     from gankit.util.latents import draw_latents
 
-    keras.utils.set_random_seed(3)
-    latent = keras.Input((5,))
-    x = keras.layers.Dense(SIZE * SIZE * 3, activation="tanh")(latent)
-    generator = keras.Model(latent, keras.layers.Reshape((SIZE, SIZE, 3))(x))
-    generator.save(tmp_path / "gen.keras")
     # drawn all at once here, batch after batch (7 a time) by gankit: the same latents
-    latents = draw_latents(np.random.default_rng(4), (30, 5), 0.8)
-    pixels = np.clip(np.rint((np.asarray(generator(latents)) + 1) / 2 * 255), 0, 255)
-    folder = tmp_path / "samples"
-    folder.mkdir()
-    for i, image in enumerate(pixels.astype(np.uint8)):
-        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    folder = _generator_and_its_images(tmp_path,
+                                       draw_latents(np.random.default_rng(4), (30, 5), 0.8))
     common = ("--metric", "fid", "--reference", data["real"], "--extractor", "keras_model",
               "--set", f"extractor.path={data['classifier']}", "--json")
     for name, extra in (("cut.json", ("--truncation", "0.8")), ("plain.json", ())):
